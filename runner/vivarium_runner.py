@@ -1,0 +1,598 @@
+#!/usr/bin/python3
+"""Vivarium's runner: one stateful IPython interpreter inside a sandbox.
+
+The host talks to it over a framed protocol (4-byte big-endian length, then a
+UTF-8 JSON object with a "type") carried by the process's original stdin and
+stdout. Before any user code runs, the runner moves that channel to private
+descriptors and points fds 0, 1 and 2 at /dev/null and two pipes, so nothing
+the user's code (or a C extension, or a subprocess) writes can corrupt it.
+
+Host -> runner: execute, interrupt, read_file, write_file, list_files,
+                delete_file, set_env, shutdown.
+Runner -> host: ready, stream, display_data, clear_output, execute_result,
+                error, execute_reply, reply (to every request but execute).
+
+Three threads: the main thread runs cells (so SIGINT lands there), a control
+thread reads frames (so interrupts and file operations are served while a cell
+runs), and one forwarder per output pipe.
+"""
+
+import base64
+import codecs
+import io
+import json
+import os
+import queue
+import select
+import signal
+import stat
+import struct
+import sys
+import threading
+import time
+import traceback
+
+PROTOCOL_VERSION = 1
+WORKSPACE = "/home/user"
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+STREAM_CHUNK_BYTES = 64 * 1024
+MAX_LISTED_FILES = 10_000
+RUNNER_PID = os.getpid()
+
+
+# --------------------------------------------------------------------------
+# The channel to the host
+# --------------------------------------------------------------------------
+
+class Channel:
+    """Length-prefixed JSON frames over a pair of file descriptors."""
+
+    def __init__(self, in_fd, out_fd, max_message_bytes):
+        self.max_message_bytes = max_message_bytes
+        self._in = io.FileIO(in_fd, "rb", closefd=True)
+        self._out_fd = out_fd
+        self._send_lock = threading.Lock()
+        self.closed = False
+
+    def send(self, msg_type, **fields):
+        if self.closed or os.getpid() != RUNNER_PID:
+            return
+        payload = self._encode(msg_type, fields)
+        if len(payload) > self.max_message_bytes and msg_type in ("display_data", "execute_result"):
+            # An oversized rich object is replaced by a note; the session goes on.
+            note = (f"[output of {len(payload)} bytes not shown: over the limit of "
+                    f"{self.max_message_bytes} bytes for one display object]")
+            fields = {**fields, "data": {"text/plain": note}, "metadata": {}}
+            payload = self._encode(msg_type, fields)
+        frame = struct.pack(">I", len(payload)) + payload
+        with self._send_lock:
+            view = memoryview(frame)
+            while view:
+                written = os.write(self._out_fd, view)
+                view = view[written:]
+
+    @staticmethod
+    def _encode(msg_type, fields):
+        return json.dumps({"type": msg_type, **fields}, ensure_ascii=False,
+                          default=_json_fallback).encode("utf-8", "replace")
+
+    def receive(self):
+        """The next message, or None when the host has gone."""
+        header = self._read_exactly(4)
+        if header is None:
+            return None
+        (length,) = struct.unpack(">I", header)
+        if length > MAX_FRAME_BYTES:
+            return None
+        body = self._read_exactly(length)
+        if body is None:
+            return None
+        return json.loads(body)
+
+    def _read_exactly(self, n):
+        chunks = []
+        while n > 0:
+            chunk = self._in.read(n)
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def close_in_child(self):
+        # A child made by os.fork() must never write frames: it would
+        # interleave with the runner's and corrupt the channel.
+        self.closed = True
+        for fd in (self._in.fileno(), self._out_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _json_fallback(value):
+    return repr(value)
+
+
+# --------------------------------------------------------------------------
+# Output captured at the file-descriptor level
+# --------------------------------------------------------------------------
+
+class StreamForwarder(threading.Thread):
+    """Reads one output pipe and forwards what arrives as stream messages.
+
+    The lock makes drain() exact: whatever was written to the fd before
+    drain() was called is sent before drain() returns.
+    """
+
+    def __init__(self, name, read_fd, session):
+        super().__init__(name=f"forward-{name}", daemon=True)
+        self.stream_name = name
+        self.fd = read_fd
+        self.session = session
+        self.lock = threading.Lock()
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        os.set_blocking(read_fd, False)
+
+    def run(self):
+        while True:
+            select.select([self.fd], [], [])
+            with self.lock:
+                self._pump()
+
+    def drain(self):
+        with self.lock:
+            self._pump()
+
+    def _pump(self):
+        while True:
+            try:
+                data = os.read(self.fd, STREAM_CHUNK_BYTES)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            text = self.decoder.decode(data)
+            if text:
+                self.session.channel.send("stream", parent=self.session.parent,
+                                          name=self.stream_name, text=text)
+
+
+# --------------------------------------------------------------------------
+# Workspace files, seen from inside the sandbox
+# --------------------------------------------------------------------------
+
+class PathError(Exception):
+    pass
+
+
+def resolve_workspace_path(path, must_exist=False):
+    """An absolute path inside the workspace, or PathError.
+
+    Symlinks are resolved with the sandbox's own view of the filesystem; a
+    path that resolves outside the workspace is refused.
+    """
+    if not isinstance(path, str) or "\x00" in path:
+        raise PathError("path must be a string without NUL bytes")
+    joined = os.path.join(WORKSPACE, path)  # an absolute path replaces the root
+    real = os.path.realpath(joined)
+    if real != WORKSPACE and not real.startswith(WORKSPACE + "/"):
+        raise PathError("path resolves outside the workspace")
+    if must_exist and not os.path.lexists(real):
+        raise FileNotFoundError(path)
+    return real
+
+
+def relative(real):
+    return os.path.relpath(real, WORKSPACE)
+
+
+def snapshot_workspace():
+    """path -> (size, mtime_ns, inode) for every regular file, bounded."""
+    files = {}
+    for root, dirs, names in os.walk(WORKSPACE):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+        for name in names:
+            full = os.path.join(root, name)
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                files[relative(full)] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            if len(files) >= MAX_LISTED_FILES:
+                return files
+    return files
+
+
+def diff_snapshots(before, after):
+    changes = []
+    for path, (size, mtime, ino) in after.items():
+        old = before.get(path)
+        if old is None:
+            changes.append({"path": path, "size": size, "change": "created"})
+        elif old != (size, mtime, ino):
+            changes.append({"path": path, "size": size, "change": "modified"})
+    for path, (size, _, _) in before.items():
+        if path not in after:
+            changes.append({"path": path, "size": 0, "change": "deleted"})
+    changes.sort(key=lambda c: c["path"])
+    return changes
+
+
+class FileOperations:
+    """The file_* requests, each answered with one reply."""
+
+    def __init__(self, max_file_bytes):
+        self.max_file_bytes = max_file_bytes
+
+    def read_file(self, msg):
+        real = resolve_workspace_path(msg.get("path"), must_exist=True)
+        if os.path.isdir(real):
+            raise IsADirectoryError(msg.get("path"))
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > self.max_file_bytes:
+                raise FileTooLargeError(size)
+            data = f.read(self.max_file_bytes + 1)
+        if len(data) > self.max_file_bytes:
+            raise FileTooLargeError(len(data))
+        return {"path": relative(real), "size": len(data),
+                "data": base64.b64encode(data).decode("ascii")}
+
+    def write_file(self, msg):
+        data = base64.b64decode(msg.get("data", ""), validate=True)
+        if len(data) > self.max_file_bytes:
+            raise FileTooLargeError(len(data))
+        real = resolve_workspace_path(msg.get("path"))
+        if real == WORKSPACE or os.path.isdir(real):
+            raise IsADirectoryError(msg.get("path"))
+        parent = os.path.dirname(real)
+        os.makedirs(parent, exist_ok=True)
+        # Re-check after creating directories: a racing symlink must not
+        # redirect the write outside the workspace.
+        resolve_workspace_path(relative(parent))
+        temp = os.path.join(parent, f".vivarium-upload-{os.getpid()}-{threading.get_ident()}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, real)
+        except BaseException:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+            raise
+        return {"path": relative(real), "size": len(data)}
+
+    def list_files(self, msg):
+        files = []
+        truncated = False
+        for path, (size, mtime_ns, _) in sorted(snapshot_workspace().items()):
+            files.append({"path": path, "size": size, "modified_ns": mtime_ns})
+        if len(files) >= MAX_LISTED_FILES:
+            truncated = True
+        return {"files": files, "truncated": truncated}
+
+    def delete_file(self, msg):
+        real = resolve_workspace_path(msg.get("path"), must_exist=True)
+        if real == WORKSPACE:
+            raise PathError("the workspace itself cannot be deleted")
+        if os.path.isdir(real) and not os.path.islink(real):
+            raise IsADirectoryError(msg.get("path"))
+        os.unlink(real)
+        return {"path": relative(real)}
+
+
+class FileTooLargeError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# The interpreter
+# --------------------------------------------------------------------------
+
+def build_shell(session):
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets import Type
+    from traitlets.config import Config
+
+    class ProtocolDisplayPublisher(DisplayPublisher):
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+            session.flush_output()
+            session.channel.send("display_data", parent=session.parent, data=data,
+                                 metadata=metadata or {}, transient=transient or {})
+
+        def clear_output(self, wait=False):
+            session.flush_output()
+            session.channel.send("clear_output", parent=session.parent, wait=wait)
+
+    class ProtocolDisplayHook(DisplayHook):
+        def write_output_prompt(self):
+            pass
+
+        def write_format_data(self, format_dict, md_dict=None):
+            session.flush_output()
+            session.channel.send("execute_result", parent=session.parent,
+                                 execution_count=self.shell.execution_count,
+                                 data=format_dict, metadata=md_dict or {})
+
+        def finish_displayhook(self):
+            pass
+
+    class VivariumShell(InteractiveShell):
+        displayhook_class = Type(ProtocolDisplayHook)
+        display_pub_class = Type(ProtocolDisplayPublisher)
+
+        def enable_gui(self, gui=None):
+            # Figures come back inline; there is no GUI event loop to start.
+            pass
+
+        def _showtraceback(self, etype, evalue, stb):
+            session.flush_output()
+            session.last_error = {
+                "ename": getattr(etype, "__name__", str(etype)),
+                "evalue": str(evalue),
+                "traceback": stb,
+                "user_traceback": user_frames(evalue),
+            }
+            session.channel.send("error", parent=session.parent, **session.last_error)
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.InteractiveShell.colors = "NoColor"
+    config.InteractiveShell.xmode = "Context"
+    config.InteractiveShell.autocall = 0
+    config.InlineBackend.figure_formats = {"png"}
+    shell = VivariumShell.instance(config=config)
+    shell.display_formatter.active_types = [
+        "text/plain", "text/html", "text/markdown", "text/latex", "image/png",
+        "image/jpeg", "image/svg+xml", "application/json", "application/pdf",
+        "application/javascript",
+    ]
+    return shell
+
+
+def user_frames(evalue):
+    """The traceback restricted to the user's own cells, like a plain Python one."""
+    if isinstance(evalue, SyntaxError):
+        if evalue.filename and evalue.filename.startswith("<ipython-input-"):
+            evalue.filename = "Cell In[%s]" % evalue.filename.split("-")[2]
+        return "".join(traceback.format_exception_only(type(evalue), evalue)).rstrip()
+    frames = [f for f in traceback.extract_tb(evalue.__traceback__)
+              if f.filename.startswith("<ipython-input-") or f.filename.startswith("/tmp/ipykernel")]
+    lines = []
+    for f in frames:
+        cell = f.filename.split("-")[2] if f.filename.startswith("<ipython-input-") else "?"
+        lines.append(f"  Cell In[{cell}], line {f.lineno}, in {f.name}")
+        if f.line:
+            lines.append(f"    {f.line}")
+    lines.append("".join(traceback.format_exception_only(type(evalue), evalue)).rstrip())
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# The session: wiring and the two loops
+# --------------------------------------------------------------------------
+
+class Session:
+    def __init__(self, config):
+        self.config = config
+        self.parent = None           # id of the execution whose output we are sending
+        self.executing = False       # SIGINT raises KeyboardInterrupt only while True
+        self.last_error = None
+        self.requests = queue.Queue()
+        self.files = FileOperations(int(config.get("max_file_bytes", 100 * 1024 * 1024)))
+        self.channel = None
+        self.forwarders = []
+        self.shell = None
+
+    # -- set-up ------------------------------------------------------------
+
+    def take_over_stdio(self):
+        proto_in = os.dup(0)
+        proto_out = os.dup(1)
+        self.channel = Channel(proto_in, proto_out, int(self.config.get("max_display_bytes", 16 * 1024 * 1024)))
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        for fd, name in ((1, "stdout"), (2, "stderr")):
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, fd)
+            os.close(write_end)
+            self.forwarders.append(StreamForwarder(name, read_end, self))
+        sys.stdin = open(os.devnull, "r")
+        # write_through keeps Python's prints in order with writes made
+        # straight to the fd (os.system, C extensions, subprocesses).
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                      errors="backslashreplace", write_through=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                      errors="backslashreplace", write_through=True)
+        sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+        for forwarder in self.forwarders:
+            forwarder.start()
+        os.register_at_fork(after_in_child=self.channel.close_in_child)
+
+    def apply_limits(self):
+        import resource
+        limits = {
+            "core_bytes": resource.RLIMIT_CORE,
+            "file_size_bytes": resource.RLIMIT_FSIZE,
+            "open_files": resource.RLIMIT_NOFILE,
+        }
+        for key, which in limits.items():
+            value = self.config.get("rlimits", {}).get(key)
+            if value is not None:
+                resource.setrlimit(which, (int(value), int(value)))
+
+    def start_interpreter(self):
+        # Like Jupyter: modules uploaded next to the notebook are importable.
+        sys.path.insert(0, "")
+        self.shell = build_shell(self)
+        if self.config.get("matplotlib_inline", True):
+            import matplotlib
+            matplotlib.use("module://matplotlib_inline.backend_inline")
+            self.shell.enable_matplotlib("inline")
+        for module in self.config.get("preload", []):
+            try:
+                __import__(module)
+            except Exception:  # a missing optional package must not stop the sandbox
+                pass
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        if self.executing:
+            raise KeyboardInterrupt
+
+    # -- loops -------------------------------------------------------------
+
+    def control_loop(self):
+        """Reads frames from the host; runs on its own thread."""
+        handlers = {
+            "read_file": self.files.read_file,
+            "write_file": self.files.write_file,
+            "list_files": self.files.list_files,
+            "delete_file": self.files.delete_file,
+            "set_env": self.set_env,
+        }
+        try:
+            while True:
+                msg = self.channel.receive()
+                if msg is None or msg.get("type") == "shutdown":
+                    break
+                kind = msg.get("type")
+                if kind == "execute":
+                    self.requests.put(msg)
+                elif kind == "interrupt":
+                    if self.executing:
+                        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                elif kind in handlers:
+                    self.answer_request(handlers[kind], msg)
+                else:
+                    self.channel.send("protocol_error", parent=msg.get("id"),
+                                      message=f"unknown message type {kind!r}")
+        except Exception as exc:  # a broken channel ends the runner
+            self.report_fatal(exc)
+        finally:
+            self.requests.put(None)
+
+    def set_env(self, msg):
+        env = msg.get("env")
+        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ValueError("env must map names to strings")
+        os.environ.update(env)
+        return {}
+
+    def answer_request(self, handler, msg):
+        try:
+            reply = handler(msg)
+            self.channel.send("reply", parent=msg.get("id"), ok=True, **reply)
+        except PathError as exc:
+            self.channel.send("reply", parent=msg.get("id"), ok=False, code="invalid_path", message=str(exc))
+        except FileNotFoundError:
+            self.channel.send("reply", parent=msg.get("id"), ok=False, code="file_not_found",
+                              message=f"no such file: {msg.get('path')}")
+        except IsADirectoryError:
+            self.channel.send("reply", parent=msg.get("id"), ok=False, code="invalid_path",
+                              message=f"is a directory: {msg.get('path')}")
+        except FileTooLargeError as exc:
+            self.channel.send("reply", parent=msg.get("id"), ok=False, code="payload_too_large",
+                              message=f"file is {exc.args[0]} bytes, over the limit of {self.files.max_file_bytes}")
+        except (ValueError, TypeError) as exc:
+            self.channel.send("reply", parent=msg.get("id"), ok=False, code="invalid_request", message=str(exc))
+        except OSError as exc:
+            self.channel.send("reply", parent=msg.get("id"), ok=False, code="io_error",
+                              message=f"{exc.strerror or exc}")
+
+    def main_loop(self):
+        while True:
+            msg = self.requests.get()
+            if msg is None:
+                return
+            self.execute(msg)
+            if os.getpid() != RUNNER_PID:  # a fork of the user's came back here
+                os._exit(0)
+
+    def execute(self, msg):
+        self.parent = msg.get("id")
+        self.last_error = None
+        before = snapshot_workspace()
+        status = "ok"
+        try:
+            self.executing = True
+            try:
+                result = self.shell.run_cell(msg.get("code", ""), store_history=True)
+            finally:
+                self.executing = False
+            if not result.success:
+                status = "error"
+        except KeyboardInterrupt:
+            # SIGINT landed outside the cell's own handler (in a hook, say).
+            status = "error"
+            self.last_error = {"ename": "KeyboardInterrupt", "evalue": "", "traceback": [],
+                               "user_traceback": "KeyboardInterrupt"}
+            self.channel.send("error", parent=self.parent, **self.last_error)
+        self.flush_output()
+        files = diff_snapshots(before, snapshot_workspace())
+        self.channel.send("execute_reply", parent=self.parent, status=status,
+                          execution_count=self.shell.execution_count - 1, files=files)
+        self.parent = None
+
+    def flush_output(self):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        for forwarder in self.forwarders:
+            forwarder.drain()
+
+    def report_fatal(self, exc):
+        try:
+            self.channel.send("fatal", message="".join(traceback.format_exception(exc)))
+        except Exception:
+            pass
+
+
+def main():
+    config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    session = Session(config)
+    session.take_over_stdio()
+    started = time.monotonic()
+    try:
+        session.apply_limits()
+        session.start_interpreter()
+    except BaseException as exc:
+        session.report_fatal(exc)
+        raise SystemExit(70)
+    session.channel.send(
+        "ready",
+        protocol=PROTOCOL_VERSION,
+        python=sys.version.split()[0],
+        pid=os.getpid(),
+        startup_ms=round((time.monotonic() - started) * 1000, 1),
+        packages=installed_versions(config.get("report_packages", [])),
+    )
+    threading.Thread(target=session.control_loop, name="control", daemon=True).start()
+    session.main_loop()
+
+
+def installed_versions(names):
+    from importlib import metadata
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except Exception:
+            pass
+    return versions
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Vivarium.Sandbox.Protocol;
+
+namespace Vivarium.Sandbox.Bubblewrap;
+
+/// <summary>A running bubblewrap sandbox: its process, its cgroup and its runner channel.</summary>
+internal sealed partial class BubblewrapSandbox : ISandbox
+{
+    private const int DiagnosticTailChars = 4096;
+    private readonly Process _process;
+    private readonly SandboxCgroup _cgroup;
+    private readonly ILogger _logger;
+    private readonly TaskCompletionSource<SandboxExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly StringBuilder _stderrTail = new();
+    private SandboxExitReason? _killReason;
+    private ReadyMessage? _info;
+
+    public BubblewrapSandbox(string id, SandboxWorkspace workspace, Process process, SandboxCgroup cgroup, int maxFrameBytes, ILogger logger)
+    {
+        Id = id;
+        Workspace = workspace;
+        _process = process;
+        _cgroup = cgroup;
+        _logger = logger;
+        Runner = new RunnerClient(process.StandardOutput.BaseStream, process.StandardInput.BaseStream, maxFrameBytes, logger);
+        _ = CollectStderrAsync();
+        _ = MonitorAsync();
+    }
+
+    public string Id { get; }
+    public SandboxWorkspace Workspace { get; }
+    public RunnerClient Runner { get; }
+    public ReadyMessage Info => _info ?? throw new InvalidOperationException("the sandbox is not ready yet");
+    public Task<SandboxExit> Exited => _exited.Task;
+
+    /// <summary>What bubblewrap (or Python, before the runner took over stderr) last wrote.</summary>
+    public string DiagnosticOutput
+    {
+        get
+        {
+            lock (_stderrTail)
+            {
+                return _stderrTail.ToString().Trim();
+            }
+        }
+    }
+
+    public async Task StartAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            _info = await Runner.HandshakeAsync(deadline.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new SandboxStartException($"the sandbox did not become ready within {timeout.TotalSeconds:0} s");
+        }
+        catch (SandboxStartException e)
+        {
+            // bubblewrap's own complaint is more useful than "the runner exited".
+            await ((Task)_exited.Task).WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            var detail = DiagnosticOutput;
+            throw new SandboxStartException(detail.Length > 0 ? $"{e.Message}: {detail}" : e.Message, e);
+        }
+        _ = WatchChannelAsync();
+    }
+
+    public async ValueTask KillAsync(SandboxExitReason reason)
+    {
+        lock (_exited)
+        {
+            _killReason ??= reason;
+        }
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+        // Processes that left bwrap's tree (double forks) are still in the cgroup.
+        await Task.Run(_cgroup.KillAllAndRemove, CancellationToken.None);
+        await ((Task)_exited.Task).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    public SandboxUsage ReadUsage() => new(_cgroup.MemoryBytes, _cgroup.Processes);
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync(SandboxExitReason.Disposed);
+        await Runner.DisposeAsync();
+        _process.Dispose();
+    }
+
+    private async Task WatchChannelAsync()
+    {
+        var closed = await Runner.Completion;
+        // A runner that closed its channel but keeps running must not linger.
+        await KillAsync(closed.IsViolation ? SandboxExitReason.ProtocolViolation : SandboxExitReason.RunnerExited);
+    }
+
+    private async Task MonitorAsync()
+    {
+        await _process.WaitForExitAsync(CancellationToken.None);
+        bool oom = _cgroup.OomKilled;
+        await Task.Run(_cgroup.KillAllAndRemove, CancellationToken.None);
+        SandboxExitReason reason;
+        lock (_exited)
+        {
+            // OOM beats the watcher's "runner exited": it is the cause, the exit only the effect.
+            reason = oom && _killReason is null or SandboxExitReason.RunnerExited ? SandboxExitReason.OutOfMemory : _killReason ?? SandboxExitReason.RunnerExited;
+            _killReason = reason;
+        }
+        var detail = reason switch
+        {
+            SandboxExitReason.OutOfMemory => "the sandbox ran out of memory and the kernel killed it",
+            SandboxExitReason.KilledAfterTimeout => "the sandbox was killed because the code did not stop after an interrupt",
+            SandboxExitReason.ProtocolViolation => "the sandbox was killed because its runner broke the protocol",
+            SandboxExitReason.Disposed => "the sandbox was shut down",
+            SandboxExitReason.Killed => "the sandbox was killed",
+            _ => $"the interpreter exited (code {_process.ExitCode})",
+        };
+        Log.SandboxExited(_logger, Id, reason, _process.ExitCode);
+        _exited.TrySetResult(new SandboxExit(reason, detail));
+    }
+
+    private async Task CollectStderrAsync()
+    {
+        var buffer = new char[4096];
+        var reader = _process.StandardError;
+        try
+        {
+            int read;
+            while ((read = await reader.ReadAsync(buffer, CancellationToken.None)) > 0)
+            {
+                lock (_stderrTail)
+                {
+                    _stderrTail.Append(buffer, 0, read);
+                    if (_stderrTail.Length > DiagnosticTailChars)
+                    {
+                        _stderrTail.Remove(0, _stderrTail.Length - DiagnosticTailChars);
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Sandbox {SandboxId} exited ({Reason}, exit code {ExitCode})")]
+        public static partial void SandboxExited(ILogger logger, string sandboxId, SandboxExitReason reason, int exitCode);
+    }
+}
