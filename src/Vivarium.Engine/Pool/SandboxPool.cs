@@ -1,0 +1,206 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Vivarium.Sandbox;
+
+namespace Vivarium.Engine.Pool;
+
+/// <summary>
+/// Keeps <see cref="PoolOptions.Size"/> sandboxes started, each on its own empty workspace,
+/// with the preload list imported, and refills in the background. Taking one costs a channel
+/// read; when the pool is empty, sandboxes are started on demand, a few at a time.
+/// </summary>
+public sealed partial class SandboxPool : BackgroundService
+{
+    private readonly ISandboxBackend _backend;
+    private readonly PoolOptions _options;
+    private readonly EngineMetrics _metrics;
+    private readonly ILogger<SandboxPool> _logger;
+    private readonly TimeProvider _time;
+    private readonly Channel<ISandbox> _warm;
+    private readonly SemaphoreSlim _starts;
+    private readonly TaskCompletionSource _initialized = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile string? _lastFailure;
+
+    /// <summary>Creates the pool; it starts filling when the host starts.</summary>
+    public SandboxPool(ISandboxBackend backend, IOptions<PoolOptions> options, EngineMetrics metrics, ILogger<SandboxPool> logger, TimeProvider time)
+    {
+        _backend = backend;
+        _options = options.Value;
+        _metrics = metrics;
+        _logger = logger;
+        _time = time;
+        _warm = Channel.CreateBounded<ISandbox>(new BoundedChannelOptions(Math.Max(1, _options.Size)) { FullMode = BoundedChannelFullMode.Wait });
+        _starts = new SemaphoreSlim(_options.MaxConcurrentStarts, _options.MaxConcurrentStarts);
+    }
+
+    /// <summary>Warm sandboxes waiting now.</summary>
+    public int Available => _warm.Reader.Count;
+
+    /// <summary>The configured size.</summary>
+    public int TargetSize => _options.Size;
+
+    /// <summary>True once the backend is initialised and at least one sandbox is warm (or the pool is off).</summary>
+    public bool IsReady => _initialized.Task.IsCompletedSuccessfully && (_options.Size == 0 || Available > 0);
+
+    /// <summary>Why the last start failed, for readiness reports; null after a success.</summary>
+    public string? LastFailure => _lastFailure;
+
+    /// <summary>Completes when the backend is initialised (faults if it could not be).</summary>
+    public Task Initialized => _initialized.Task;
+
+    /// <summary>A warm sandbox if there is one, else a new one; either way on a fresh workspace.</summary>
+    /// <returns>The sandbox, and whether it came from the pool.</returns>
+    /// <exception cref="VivariumException">sandbox_unavailable when none could be had in time.</exception>
+    public async Task<(ISandbox Sandbox, bool FromPool)> TakeAsync(CancellationToken cancellationToken)
+    {
+        await _initialized.Task.WaitAsync(cancellationToken);
+        while (_warm.Reader.TryRead(out var sandbox))
+        {
+            if (!sandbox.Exited.IsCompleted)
+            {
+                return (sandbox, true);
+            }
+            await DiscardAsync(sandbox);
+        }
+        var workspace = await _backend.CreateWorkspaceAsync(cancellationToken);
+        try
+        {
+            return (await StartAsync(workspace, new SandboxLimits(), "session", cancellationToken), false);
+        }
+        catch
+        {
+            await _backend.DeleteWorkspaceAsync(workspace, CancellationToken.None);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts a sandbox on an existing workspace (restart, crash recovery, custom limits),
+    /// sharing the cap on concurrent starts with the pool.
+    /// </summary>
+    /// <exception cref="VivariumException">sandbox_unavailable.</exception>
+    public async Task<ISandbox> StartAsync(SandboxWorkspace workspace, SandboxLimits limits, string purpose, CancellationToken cancellationToken)
+    {
+        await _initialized.Task.WaitAsync(cancellationToken);
+        if (!await _starts.WaitAsync(_options.AcquireTimeout, cancellationToken))
+        {
+            throw new VivariumException(ErrorCodes.SandboxUnavailable,
+                $"no sandbox could be started within {_options.AcquireTimeout.TotalSeconds:0} s: the host is at capacity. Try again shortly.");
+        }
+        try
+        {
+            var sandbox = await _backend.StartAsync(workspace, limits, cancellationToken);
+            _metrics.SandboxStarted(purpose, true);
+            _lastFailure = null;
+            return sandbox;
+        }
+        catch (SandboxStartException e)
+        {
+            _metrics.SandboxStarted(purpose, false);
+            _lastFailure = e.Message;
+            Log.StartFailed(_logger, e.Message);
+            throw new VivariumException(ErrorCodes.SandboxUnavailable, $"a sandbox could not be started: {e.Message}", e);
+        }
+        finally
+        {
+            _starts.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await _backend.InitializeAsync(stoppingToken);
+            _initialized.TrySetResult();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _lastFailure = e.Message;
+            Log.BackendFailed(_logger, e.Message);
+            _initialized.TrySetException(new VivariumException(ErrorCodes.SandboxUnavailable, $"the sandbox backend could not start: {e.Message}", e));
+            return;
+        }
+        if (_options.Size == 0)
+        {
+            return;
+        }
+        var backoff = TimeSpan.FromSeconds(1);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            // Waits here while the pool is full.
+            if (!await _warm.Writer.WaitToWriteAsync(stoppingToken))
+            {
+                return;
+            }
+            SandboxWorkspace? workspace = null;
+            try
+            {
+                workspace = await _backend.CreateWorkspaceAsync(stoppingToken);
+                var sandbox = await StartAsync(workspace, new SandboxLimits(), "pool", stoppingToken);
+                if (!_warm.Writer.TryWrite(sandbox))
+                {
+                    await DiscardAsync(sandbox);
+                }
+                backoff = TimeSpan.FromSeconds(1);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                if (workspace is not null)
+                {
+                    await _backend.DeleteWorkspaceAsync(workspace, CancellationToken.None);
+                }
+                return;
+            }
+            catch (Exception e)
+            {
+                if (workspace is not null)
+                {
+                    await _backend.DeleteWorkspaceAsync(workspace, CancellationToken.None);
+                }
+                Log.RefillFailed(_logger, e.Message, backoff.TotalSeconds);
+                await Task.Delay(backoff, _time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        _warm.Writer.TryComplete();
+        while (_warm.Reader.TryRead(out var sandbox))
+        {
+            await DiscardAsync(sandbox);
+        }
+    }
+
+    private async Task DiscardAsync(ISandbox sandbox)
+    {
+        await sandbox.DisposeAsync();
+        await _backend.DeleteWorkspaceAsync(sandbox.Workspace, CancellationToken.None);
+    }
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        _starts.Dispose();
+        base.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "A sandbox failed to start: {Reason}")]
+        public static partial void StartFailed(ILogger logger, string reason);
+
+        [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Refilling the pool failed ({Reason}); retrying in {Seconds} s")]
+        public static partial void RefillFailed(ILogger logger, string reason, double seconds);
+
+        [LoggerMessage(EventId = 2003, Level = LogLevel.Critical, Message = "The sandbox backend could not start: {Reason}")]
+        public static partial void BackendFailed(ILogger logger, string reason);
+    }
+}
