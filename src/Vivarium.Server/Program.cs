@@ -1,0 +1,3 @@
+using Vivarium.Server;
+
+await VivariumServer.Build(args).RunAsync();
