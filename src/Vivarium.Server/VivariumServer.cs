@@ -1,4 +1,13 @@
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 using Vivarium.Engine;
+using Vivarium.Server.Api;
+using Vivarium.Server.Auth;
+using Vivarium.Server.Errors;
+using Vivarium.Server.Operations;
 
 namespace Vivarium.Server;
 
@@ -6,7 +15,7 @@ namespace Vivarium.Server;
 /// Builds the whole server. <c>Program.cs</c>, the CLI's <c>serve</c> and the tests all start
 /// it through here, so they run the same thing.
 /// </summary>
-public static class VivariumServer
+public static partial class VivariumServer
 {
     /// <summary>The address used when none is configured: loopback only, secure by default.</summary>
     public const string DefaultUrl = "http://127.0.0.1:8080";
@@ -16,16 +25,113 @@ public static class VivariumServer
     /// <param name="configure">Lets a caller (a test) adjust the builder before it is built.</param>
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
         }
-        builder.Services.AddVivariumEngine();
+        ConfigureServices(builder);
         configure?.Invoke(builder);
 
         var app = builder.Build();
-        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
+        ConfigurePipeline(app);
         return app;
+    }
+
+    private static void ConfigureServices(WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddVivariumEngine();
+
+        var serverOptions = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = serverOptions.MaxRequestBodyBytes);
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = serverOptions.ShutdownTimeout + TimeSpan.FromSeconds(10));
+
+        services.ConfigureHttpJsonOptions(json => ApiJson.Configure(json.SerializerOptions));
+        services.AddProblemDetails();
+        // Binding failures (bad JSON, wrong types, wrong content type) reach the exception
+        // handler, which answers with our stable codes instead of a bare 400.
+        services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true);
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+
+        services.AddSingleton<ApiKeyStore>();
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization();
+
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.AddPolicy(ExecutionsApi.RatePolicy, http =>
+            {
+                var tenant = http.Features.Get<Tenant>();
+                var perMinute = tenant?.ExecutionsPerMinute ?? http.RequestServices.GetRequiredService<IOptions<ServerOptions>>().Value.ExecutionsPerMinute;
+                return RateLimitPartition.GetFixedWindowLimiter(tenant?.Id ?? "", _ => new FixedWindowRateLimiterOptions
+                {
+                    PermitLimit = perMinute,
+                    Window = TimeSpan.FromMinutes(1),
+                    QueueLimit = 0,
+                });
+            });
+            limiter.OnRejected = async (rejected, cancellationToken) =>
+            {
+                var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(60);
+                rejected.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await ProblemCatalog.Problem(ErrorCodes.RateLimited, $"too many executions; try again in {retryAfter.TotalSeconds:0} s").ExecuteAsync(rejected.HttpContext);
+            };
+        });
+
+        services.AddOpenApi("v1");
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(EngineMetrics.MeterName)
+            .AddAspNetCoreInstrumentation()
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
+    }
+
+    private static void ConfigurePipeline(WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages(async status =>
+        {
+            // Framework answers without a body (unknown route, wrong method, wrong content type) get problem+json too.
+            var http = status.HttpContext;
+            if (http.Response.ContentLength is not null || http.Response.HasStarted)
+            {
+                return;
+            }
+            var result = http.Response.StatusCode == StatusCodes.Status415UnsupportedMediaType
+                ? ProblemCatalog.Problem(ErrorCodes.InvalidRequest, "send the body as JSON with 'Content-Type: application/json'")
+                : TypedResults.Problem(statusCode: http.Response.StatusCode);
+            await result.ExecuteAsync(http);
+        });
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+
+        app.MapOperations();
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapPrometheusScrapingEndpoint("/metrics");
+
+        var v1 = app.MapGroup("/v1").RequireAuthorization();
+        v1.MapSessions();
+        v1.MapExecutions();
+        v1.MapFiles();
+
+        var keys = app.Services.GetRequiredService<ApiKeyStore>();
+        if (keys.GeneratedKey is { } generated)
+        {
+            // Shown once on the console, deliberately not through ILogger: logs are kept, this must not be.
+            app.Lifetime.ApplicationStarted.Register(() => Console.WriteLine(
+                $"No API key was configured, so one was generated for this run (set VIVARIUM_API_KEY to choose your own):\n  {generated}"));
+        }
+        Log.Binding(app.Logger, string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["urls"] ?? DefaultUrl)));
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4101, Level = LogLevel.Debug, Message = "Vivarium server configured for {Urls}")]
+        public static partial void Binding(ILogger logger, string urls);
     }
 }

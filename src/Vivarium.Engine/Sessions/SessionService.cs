@@ -49,12 +49,16 @@ public sealed partial class SessionService
     public int Count => _sessions.Count;
 
     /// <summary>Creates a session from a warm sandbox (or a new one when the pool is empty or custom limits are asked for).</summary>
+    /// <param name="tenantId">The owner.</param>
+    /// <param name="options">What the client asked for.</param>
+    /// <param name="cancellationToken">Stops waiting for a sandbox.</param>
+    /// <param name="tenantSessionLimit">The tenant's own session quota, when its key sets one.</param>
     /// <exception cref="VivariumException">invalid_request, session_limit_reached, sandbox_unavailable.</exception>
-    public async Task<Session> CreateAsync(string tenantId, SessionCreateOptions? options, CancellationToken cancellationToken)
+    public async Task<Session> CreateAsync(string tenantId, SessionCreateOptions? options, CancellationToken cancellationToken, int? tenantSessionLimit = null)
     {
         var started = Stopwatch.GetTimestamp();
         var settings = Validate(options ?? new SessionCreateOptions());
-        Reserve(tenantId);
+        Reserve(tenantId, tenantSessionLimit ?? _context.Options.MaxSessionsPerTenant);
         ISandbox? sandbox = null;
         try
         {
@@ -152,7 +156,7 @@ public sealed partial class SessionService
         }
     }
 
-    private void Reserve(string tenantId)
+    private void Reserve(string tenantId, int tenantLimit)
     {
         lock (_quotaLock)
         {
@@ -162,7 +166,7 @@ public sealed partial class SessionService
                 throw new VivariumException(ErrorCodes.SessionLimitReached, $"the server is at its limit of {options.MaxSessions} sessions; end one or try later");
             }
             _perTenant.TryGetValue(tenantId, out int mine);
-            if (mine >= options.MaxSessionsPerTenant)
+            if (mine >= tenantLimit)
             {
                 throw new VivariumException(ErrorCodes.SessionLimitReached, $"you have {mine} sessions, the limit; end one first");
             }
