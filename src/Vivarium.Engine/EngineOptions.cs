@@ -28,6 +28,10 @@ public sealed class SessionOptions
     [Range(1, 100_000)]
     public int MaxSessions { get; set; } = 64;
 
+    /// <summary>On shutdown, how long running executions may go on before every sandbox is ended.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>How often expired sessions are looked for.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
     public TimeSpan ReapInterval { get; set; } = TimeSpan.FromSeconds(5);

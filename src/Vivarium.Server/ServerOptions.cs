@@ -19,8 +19,4 @@ public sealed class ServerOptions
     /// <summary>Largest total of produced files returned by one-shot <c>POST /v1/execute</c>.</summary>
     [Range(0, 1024L * 1024 * 1024)]
     public long MaxReturnedFileBytes { get; set; } = 50L * 1024 * 1024;
-
-    /// <summary>How long shutdown waits for running requests and executions before ending every sandbox.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
-    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }

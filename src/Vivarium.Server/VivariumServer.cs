@@ -47,7 +47,9 @@ public static partial class VivariumServer
 
         var serverOptions = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = serverOptions.MaxRequestBodyBytes);
-        services.Configure<HostOptions>(host => host.ShutdownTimeout = serverOptions.ShutdownTimeout + TimeSpan.FromSeconds(10));
+        var shutdownGrace = builder.Configuration.GetSection(Engine.SessionOptions.SectionName).Get<Engine.SessionOptions>()?.ShutdownGrace ?? new Engine.SessionOptions().ShutdownGrace;
+        // The host waits a little longer than the sessions' grace, so ending them is never cut short.
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = shutdownGrace + TimeSpan.FromSeconds(15));
 
         services.ConfigureHttpJsonOptions(json => ApiJson.Configure(json.SerializerOptions));
         services.AddProblemDetails();
