@@ -16,7 +16,7 @@ internal sealed record SandboxLaunchPlan(
 /// </summary>
 /// <remarks>
 /// The chain is: <c>/bin/sh</c> joins the cgroups (as root, before anything of the user's
-/// runs) → <c>setpriv</c> drops to the workspace's unprivileged host uid → <c>bwrap</c>
+/// runs) and opens the seccomp filter → <c>setpriv</c> drops to the workspace's unprivileged host uid → <c>bwrap</c>
 /// builds the namespaces and the filesystem → <c>python3</c> runs the runner as uid 1000.
 /// Each step execs the next, so the process the server holds is the sandbox's root.
 /// </remarks>
@@ -27,8 +27,10 @@ internal static class BubblewrapCommand
     public const string MatplotlibConfigMount = "/tmp/matplotlib";
     public const int SandboxUid = 1000;
 
-    // Joins every cgroup named before "--", then execs the rest.
-    private const string JoinCgroupsScript = """while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@" """;
+    // $1 is the seccomp filter, opened as fd 9 for bwrap's --seccomp; then joins every cgroup
+    // named before "--", then execs the rest.
+    private const string JoinCgroupsScript = """filter=$1; shift; while [ "$1" != "--" ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@" 9<"$filter" """;
+    private const string SeccompFd = "9";
 
     /// <summary>Read-only host paths every sandbox needs, bound only when they exist.</summary>
     private static readonly string[] OptionalReadOnlyFiles =
@@ -44,7 +46,7 @@ internal static class BubblewrapCommand
     public static (string FileName, IReadOnlyList<string> Arguments) Build(SandboxLaunchPlan plan)
     {
         var o = plan.Options;
-        var args = new List<string> { "-c", JoinCgroupsScript, "vivarium-sandbox" };
+        var args = new List<string> { "-c", JoinCgroupsScript, "vivarium-sandbox", plan.Runtime.SeccompFilterPath };
         args.AddRange(plan.CgroupJoinFiles);
         args.Add("--");
 
@@ -60,6 +62,7 @@ internal static class BubblewrapCommand
             "--die-with-parent",   // no sandbox outlives the server
             "--new-session",       // no TIOCSTI into the server's terminal
             "--cap-drop", "ALL",
+            "--seccomp", SeccompFd, // SeccompPolicy, loaded just before the runner starts
             "--uid", "1000", "--gid", "1000",
             "--hostname", "sandbox",
             // A read-only system.

@@ -4,9 +4,9 @@ using System.Reflection;
 namespace Vivarium.Sandbox.Bubblewrap;
 
 /// <summary>
-/// Files every sandbox mounts read-only: the runner, a generated passwd and group naming the
-/// sandbox user, and matplotlib's font cache, built once here because building it in each
-/// sandbox costs 90–170 ms.
+/// Files every sandbox uses: the runner, a generated passwd and group naming the sandbox user,
+/// matplotlib's font cache (built once here because building it in each sandbox costs
+/// 90–170 ms), and the compiled seccomp filter.
 /// </summary>
 internal sealed class RuntimeFiles
 {
@@ -22,6 +22,7 @@ internal sealed class RuntimeFiles
     public string PasswdPath => Path.Combine(Directory, "passwd");
     public string GroupPath => Path.Combine(Directory, "group");
     public string MatplotlibCacheDirectory => Path.Combine(Directory, "matplotlib");
+    public string SeccompFilterPath => Path.Combine(Directory, "seccomp.bpf");
 
     /// <summary>The runner's source as shipped in this assembly.</summary>
     public static string ReadRunnerSource()
@@ -43,6 +44,8 @@ internal sealed class RuntimeFiles
             cancellationToken);
         await WriteReadableAsync(files.GroupPath, "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n", cancellationToken);
         await BuildFontCacheAsync(files.MatplotlibCacheDirectory, pythonPath, cancellationToken);
+        // Compiled each start, so the filter always matches the policy in this build.
+        Seccomp.SeccompCompiler.WriteFilter(Seccomp.SeccompPolicy.Rules, files.SeccompFilterPath);
         return files;
     }
 
