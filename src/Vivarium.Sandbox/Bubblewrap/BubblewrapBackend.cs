@@ -26,6 +26,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     private readonly SemaphoreSlim _initLock = new(1, 1);
     private readonly HashSet<int> _uidSlotsInUse = [];
     private readonly Dictionary<string, string> _passThrough;
+    private readonly WorkspaceVolumes _volumes;
     private RuntimeFiles? _runtime;
     private CgroupHierarchy? _cgroups;
     private FileStream? _lock;
@@ -36,6 +37,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
         _options = options.Value;
         _logger = logger;
         StateDirectory = ResolveStateDirectory(_options.StateDirectory);
+        _volumes = new WorkspaceVolumes(Path.Combine(StateDirectory, "images"), _options.WorkspaceQuotaBytes, _options.WorkspaceInodes);
         _passThrough = PassThroughVariables
             .Select(name => (name, value: Environment.GetEnvironmentVariable(name)))
             .Where(p => !string.IsNullOrEmpty(p.value))
@@ -97,6 +99,8 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             }
             _cgroups.Initialize();
             int cgroups = _cgroups.SweepOrphans();
+            _volumes.Initialize();
+            _volumes.SweepOrphans(WorkspacesDirectory);
             int workspaces = SweepWorkspaces();
             if (cgroups + workspaces > 0)
             {
@@ -125,9 +129,18 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             {
                 throw new SandboxStartException($"could not give the workspace to uid {uid} (errno {Marshal.GetLastPInvokeError()})");
             }
+            if (_volumes.Enabled)
+            {
+                _volumes.Create(id, path, uid);
+            }
         }
         catch
         {
+            if (_volumes.Enabled)
+            {
+                TryDeleteVolume(id, path);
+            }
+            DeleteTree(path);
             ReleaseUid(uid);
             throw;
         }
@@ -137,8 +150,28 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     /// <inheritdoc />
     public async Task DeleteWorkspaceAsync(SandboxWorkspace workspace, CancellationToken cancellationToken)
     {
-        await Task.Run(() => DeleteTree(workspace.HostPath), cancellationToken);
+        await Task.Run(() =>
+        {
+            if (_volumes.Enabled)
+            {
+                TryDeleteVolume(workspace.Id, workspace.HostPath);
+            }
+            DeleteTree(workspace.HostPath);
+        }, cancellationToken);
         ReleaseUid(workspace.HostUid);
+    }
+
+    private void TryDeleteVolume(string workspaceId, string path)
+    {
+        try
+        {
+            _volumes.Delete(workspaceId, path);
+        }
+        catch (Exception e) when (e is SandboxStartException or IOException)
+        {
+            // The next start's sweep unmounts and deletes whatever is left.
+            Log.VolumeNotDeleted(_logger, workspaceId, e.Message);
+        }
     }
 
     /// <inheritdoc />
@@ -306,6 +339,9 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
 
         [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "Removed what a previous run left behind: {Cgroups} cgroups, {Workspaces} workspaces")]
         public static partial void OrphansRemoved(ILogger logger, int cgroups, int workspaces);
+
+        [LoggerMessage(EventId = 1204, Level = LogLevel.Warning, Message = "The filesystem of workspace {WorkspaceId} could not be removed: {Reason}")]
+        public static partial void VolumeNotDeleted(ILogger logger, string workspaceId, string reason);
 
         [LoggerMessage(EventId = 1203, Level = LogLevel.Debug, Message = "Sandbox {SandboxId} started on {WorkspaceId}; runner ready in {StartupMs} ms")]
         public static partial void SandboxStarted(ILogger logger, string sandboxId, string workspaceId, double startupMs);

@@ -59,6 +59,17 @@ public sealed class BubblewrapOptions
     [Range(64, 1_048_576)]
     public int MaxOpenFiles { get; set; } = 1024;
 
+    /// <summary>
+    /// Disk quota of each workspace: its own loop-mounted ext4 filesystem of this size (sparse on
+    /// the host). 0 turns quotas off and makes workspaces plain directories on the host's disk.
+    /// </summary>
+    [Range(0, long.MaxValue)]
+    public long WorkspaceQuotaBytes { get; set; } = 1L * 1024 * 1024 * 1024;
+
+    /// <summary>Files and directories a workspace may hold (inodes of its filesystem).</summary>
+    [Range(1024, 100_000_000)]
+    public int WorkspaceInodes { get; set; } = 65_536;
+
     /// <summary>Size of each sandbox's private /tmp (a tmpfs; counted against the sandbox's memory).</summary>
     [Range(1024 * 1024, long.MaxValue)]
     public long TmpSizeBytes { get; set; } = 512L * 1024 * 1024;
