@@ -5,6 +5,8 @@ using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using Vivarium.Engine;
 using Vivarium.Server.Api;
+using Vivarium.Engine.Sessions;
+using Vivarium.Server.Audit;
 using Vivarium.Server.Auth;
 using Vivarium.Server.Errors;
 using Vivarium.Server.Operations;
@@ -44,6 +46,7 @@ public static partial class VivariumServer
         services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddVivariumEngine();
+        AddAuditLog(builder);
 
         var serverOptions = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = serverOptions.MaxRequestBodyBytes);
@@ -90,6 +93,23 @@ public static partial class VivariumServer
             .AddAspNetCoreInstrumentation()
             .AddRuntimeInstrumentation()
             .AddPrometheusExporter());
+    }
+
+    private static void AddAuditLog(WebApplicationBuilder builder)
+    {
+        var options = builder.Configuration.GetSection(AuditOptions.SectionName).Get<AuditOptions>() ?? new AuditOptions();
+        if (!options.Enabled)
+        {
+            return;
+        }
+        builder.Services.AddSingleton<IAuditStore>(sp => string.IsNullOrWhiteSpace(options.PostgresConnectionString)
+            ? new SqliteAuditStore(string.IsNullOrWhiteSpace(options.SqlitePath)
+                ? Path.Combine(sp.GetRequiredService<Sandbox.Bubblewrap.BubblewrapBackend>().StateDirectory, "audit.db")
+                : options.SqlitePath)
+            : new PostgresAuditStore(options.PostgresConnectionString));
+        builder.Services.AddSingleton<AuditLog>();
+        builder.Services.AddSingleton<IExecutionAudit>(sp => sp.GetRequiredService<AuditLog>());
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditLog>());
     }
 
     private static void ConfigurePipeline(WebApplication app)

@@ -24,6 +24,7 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public string StateDirectory { get; } = Path.Combine("/tmp", "vivarium-server-tests-" + Guid.NewGuid().ToString("N")[..8]);
     public Uri BaseAddress { get; private set; } = null!;
+    public IServiceProvider Services => _app!.Services;
 
     public static string[] Arguments(string stateDirectory, params string[] extra) =>
     [
@@ -114,7 +115,7 @@ public static class Api
     public static async Task<JsonElement> ExecuteAsync(this HttpClient client, string sessionId, string code, double? timeout = null)
     {
         var response = await client.PostAsJsonAsync($"/v1/sessions/{sessionId}/execute", new { code, timeout_seconds = timeout });
-        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         return await response.JsonAsync();
     }
 

@@ -27,6 +27,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     private readonly HashSet<int> _uidSlotsInUse = [];
     private readonly Dictionary<string, string> _passThrough;
     private readonly WorkspaceVolumes _volumes;
+    private readonly int _uidBase;
     private RuntimeFiles? _runtime;
     private CgroupHierarchy? _cgroups;
     private FileStream? _lock;
@@ -37,6 +38,10 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
         _options = options.Value;
         _logger = logger;
         StateDirectory = ResolveStateDirectory(_options.StateDirectory);
+        // Servers on one host (a test run beside a production one) get disjoint uid ranges, so
+        // their sandboxes never share a host uid either.
+        var instanceHash = SHA256.HashData(Encoding.UTF8.GetBytes(StateDirectory));
+        _uidBase = _options.HostUidBase + (int)(BitConverter.ToUInt32(instanceHash, 0) % 1000) * 100_000;
         _volumes = new WorkspaceVolumes(Path.Combine(StateDirectory, "images"), _options.WorkspaceQuotaBytes, _options.WorkspaceInodes);
         _passThrough = PassThroughVariables
             .Select(name => (name, value: Environment.GetEnvironmentVariable(name)))
@@ -308,11 +313,11 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     {
         lock (_uidSlotsInUse)
         {
-            for (int slot = 0; slot < 100_000; slot++)
+            for (int slot = 0; slot < 100_000; slot++) // the width of one instance's range
             {
                 if (_uidSlotsInUse.Add(slot))
                 {
-                    return _options.HostUidBase + slot;
+                    return _uidBase + slot;
                 }
             }
         }
@@ -323,7 +328,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     {
         lock (_uidSlotsInUse)
         {
-            _uidSlotsInUse.Remove(uid - _options.HostUidBase);
+            _uidSlotsInUse.Remove(uid - _uidBase);
         }
     }
 

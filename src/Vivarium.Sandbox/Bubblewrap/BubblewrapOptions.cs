@@ -34,9 +34,11 @@ public sealed class BubblewrapOptions
 
     /// <summary>
     /// First host uid given to workspaces. Each live workspace runs as its own unprivileged
-    /// host uid (base + slot), so even outside its namespaces one sandbox cannot touch another's files.
+    /// host uid, so even outside its namespaces one sandbox cannot touch another's files. Each
+    /// state directory adds its own offset (a multiple of 100,000 below 100,000,000), so two
+    /// servers on one host use disjoint ranges.
     /// </summary>
-    [Range(1000, int.MaxValue - 100_000)]
+    [Range(1000, int.MaxValue - 100_100_000)]
     public int HostUidBase { get; set; } = 200_000;
 
     /// <summary>Default memory limit per sandbox (cgroup).</summary>
