@@ -80,21 +80,32 @@ public sealed partial class VivariumClient
     // Each enumeration sends its own request: a request message can be sent only once.
     private async IAsyncEnumerable<ExecutionEvent> StreamAsync(string route, ExecuteRequest body, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        using (var request = _api.Create(HttpMethod.Post, route, Json(body), ApiConnection.EventStreamMediaType))
+        using var request = _api.Create(HttpMethod.Post, route, Json(body), ApiConnection.EventStreamMediaType);
+        // Headers only: the body is the stream.
+        using var response = await _api.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (response.Content.Headers.ContentType?.MediaType == ApiConnection.JsonMediaType)
         {
-            // Headers only: the body is the stream. Disposing the response (on completion, on
-            // cancellation, or when the caller stops enumerating) closes the connection.
-            using var response = await _api.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-            if (response.Content.Headers.ContentType?.MediaType == ApiConnection.JsonMediaType)
-            {
-                // A server or proxy that ignored Accept answered with the whole Execution: the same outcome, in one event.
-                yield return new DoneEvent(await ApiConnection.ReadJsonAsync(response, VivariumJsonContext.Default.Execution, cancellationToken));
-                yield break;
-            }
-            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            // A server or proxy that ignored Accept answered with the whole Execution: the same outcome, in one event.
+            yield return new DoneEvent(await ApiConnection.ReadJsonAsync(response, VivariumJsonContext.Default.Execution, cancellationToken));
+            yield break;
+        }
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        var reachedDone = false;
+        try
+        {
             await foreach (var executionEvent in ExecutionEventParser.ReadAsync(stream, cancellationToken))
             {
                 yield return executionEvent;
+            }
+            reachedDone = true;
+        }
+        finally
+        {
+            // Cancelled, failed, or the caller stopped enumerating: the contract says closing the
+            // connection interrupts the code, so close it now rather than when a drain gives up.
+            if (!reachedDone)
+            {
+                await ConnectionAbort.AbortAsync(stream);
             }
         }
     }
