@@ -35,7 +35,7 @@ public sealed partial class VivariumClient : IDisposable
     {
     }
 
-    /// <summary>For tests: a fake clock reads <c>Retry-After</c> dates deterministically.</summary>
+    /// <summary>Where the public constructors meet; tests call it with a fake clock so <c>Retry-After</c> dates read deterministically.</summary>
     internal VivariumClient(HttpClient httpClient, bool ownsHttp, Uri baseAddress, string apiKey, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(httpClient);

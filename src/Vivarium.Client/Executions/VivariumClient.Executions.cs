@@ -13,7 +13,7 @@ public sealed partial class VivariumClient
     /// <param name="sessionId">The session's id.</param>
     /// <param name="code">Python source.</param>
     /// <param name="timeout">Interrupt the code after this long; null for the server's default. Sent in whole seconds, rounded up.</param>
-    /// <param name="cancellationToken">Cancels the request; the server then interrupts the code.</param>
+    /// <param name="cancellationToken">Cancels the request by closing its connection, which the server takes as an interrupt.</param>
     /// <returns>The execution. A Python exception is <see cref="ExecutionStatus.Error"/> here, not a thrown exception.</returns>
     /// <exception cref="SessionNotFoundException">No such session.</exception>
     /// <exception cref="SessionBusyException">The session is running another execution.</exception>
