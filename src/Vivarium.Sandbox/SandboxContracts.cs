@@ -12,6 +12,9 @@ public interface ISandboxBackend
     /// <summary>A short name for logs, metrics and <c>doctor</c>.</summary>
     string Name { get; }
 
+    /// <summary>The limits a sandbox gets by default, which are also the most a session may ask for.</summary>
+    SandboxLimits DefaultLimits { get; }
+
     /// <summary>Prepares the backend once: runtime files, orphan clean-up. Idempotent.</summary>
     Task InitializeAsync(CancellationToken cancellationToken);
 

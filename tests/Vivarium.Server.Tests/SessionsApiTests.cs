@@ -100,6 +100,8 @@ public sealed class SessionsApiTests(ServerFixture server)
     [InlineData("""{"idle_timeout_seconds": "soon"}""")]
     [InlineData("""{"env": {"1BAD": "x"}}""")]
     [InlineData("""{"limits": {"memory_bytes": -1}}""")]
+    [InlineData("""{"limits": {"memory_bytes": 99999999999999}}""")]
+    [InlineData("""{"limits": {"max_processes": 100000}}""")]
     [InlineData("""{"metadata": "not an object"}""")]
     [InlineData("""{not json""")]
     public async Task CreateWithBadBody_AnswersInvalidRequest(string body)
@@ -107,6 +109,27 @@ public sealed class SessionsApiTests(ServerFixture server)
         using var client = server.Client();
         var response = await client.PostAsync("/v1/sessions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
         await response.AssertProblemAsync(400, "invalid_request");
+    }
+
+    [Fact]
+    public async Task LowerLimits_AreAppliedToTheSandbox()
+    {
+        using var client = server.Client();
+        var response = await client.PostAsJsonAsync("/v1/sessions", new { limits = new { memory_bytes = 300 * 1024 * 1024, max_processes = 32 } });
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var session = await response.JsonAsync();
+        var id = session.GetProperty("id").GetString()!;
+        try
+        {
+            Assert.Equal(300 * 1024 * 1024, session.GetProperty("limits").GetProperty("memory_bytes").GetInt64());
+            // The sandbox feels the lower limit: 400 MB does not fit.
+            var execution = await client.ExecuteAsync(id, "x = bytearray(400 * 1024 * 1024)");
+            Assert.NotEqual("ok", execution.GetProperty("status").GetString());
+        }
+        finally
+        {
+            await client.DeleteAsync($"/v1/sessions/{id}");
+        }
     }
 
     [Fact]

@@ -41,8 +41,14 @@ public sealed partial class SandboxPool : BackgroundService
     /// <summary>The configured size.</summary>
     public int TargetSize => _options.Size;
 
-    /// <summary>True once the backend is initialised and at least one sandbox is warm (or the pool is off).</summary>
-    public bool IsReady => _initialized.Task.IsCompletedSuccessfully && (_options.Size == 0 || Available > 0);
+    /// <summary>
+    /// True once the backend is initialised and the pool has been warm (or is off), as long as
+    /// sandboxes still start. A pool drained by a burst is still ready: it starts sandboxes on
+    /// demand, and a load balancer should not drop the server each time it is busy.
+    /// </summary>
+    public bool IsReady => _initialized.Task.IsCompletedSuccessfully && (_options.Size == 0 || _wasWarm) && _lastFailure is null;
+
+    private volatile bool _wasWarm;
 
     /// <summary>Why the last start failed, for readiness reports; null after a success.</summary>
     public string? LastFailure => _lastFailure;
@@ -145,6 +151,7 @@ public sealed partial class SandboxPool : BackgroundService
                 {
                     await DiscardAsync(sandbox);
                 }
+                _wasWarm = true;
                 backoff = TimeSpan.FromSeconds(1);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -48,6 +48,18 @@ public sealed partial class SessionService
     /// <summary>Live sessions on this server.</summary>
     public int Count => _sessions.Count;
 
+    /// <summary>True when no tenant could create another session (the server-wide limit is reached).</summary>
+    public bool IsFull
+    {
+        get
+        {
+            lock (_quotaLock)
+            {
+                return _total >= _context.Options.MaxSessions;
+            }
+        }
+    }
+
     /// <summary>Creates a session from a warm sandbox (or a new one when the pool is empty or custom limits are asked for).</summary>
     /// <param name="tenantId">The owner.</param>
     /// <param name="options">What the client asked for.</param>
@@ -224,11 +236,20 @@ public sealed partial class SessionService
             throw new VivariumException(ErrorCodes.InvalidRequest, "metadata may hold at most 32 entries, keys of 1–64 and values of at most 512 characters");
         }
         var limits = options.Limits ?? new SandboxLimits();
-        if (limits.MemoryBytes is <= 0 || limits.MaxProcesses is <= 0 || limits.CpuCores is <= 0)
-        {
-            throw new VivariumException(ErrorCodes.InvalidRequest, "limits must be positive");
-        }
+        var most = _context.Backend.DefaultLimits;
+        CheckLimit("memory_bytes", limits.MemoryBytes, most.MemoryBytes, 64.0 * 1024 * 1024);
+        CheckLimit("max_processes", limits.MaxProcesses, most.MaxProcesses, 16);
+        CheckLimit("cpu_cores", limits.CpuCores, most.CpuCores, 0.05);
         return new SessionSettings(idle, env, limits, metadata);
+    }
+
+    /// <summary>A client may lower a limit, never raise it: the defaults are what the operator sized the host for.</summary>
+    private static void CheckLimit(string name, double? requested, double? most, double least)
+    {
+        if (requested is { } value && (value < least || (most is { } max && value > max)))
+        {
+            throw new VivariumException(ErrorCodes.InvalidRequest, $"limits.{name} must be between {least} and {most} (the server's default)");
+        }
     }
 
     private static string Clip(string? text) => text is null ? "" : text.Length <= 80 ? text : text[..80];

@@ -52,6 +52,14 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     /// <inheritdoc />
     public string Name => "bubblewrap";
 
+    /// <inheritdoc />
+    public SandboxLimits DefaultLimits => new()
+    {
+        MemoryBytes = _options.MemoryLimitBytes,
+        MaxProcesses = _options.MaxProcesses,
+        CpuCores = _options.CpuCores,
+    };
+
     /// <summary>Where workspaces and runtime files live.</summary>
     public string StateDirectory { get; }
 

@@ -15,11 +15,14 @@ public static class OperationsApi
 
         app.MapGet("/readyz", (SandboxPool pool, SessionService sessions) =>
         {
-            var ready = pool.IsReady;
-            var view = new ReadinessView(ready ? "ready" : "not_ready", pool.Available, pool.TargetSize, sessions.Count,
-                ready ? null : pool.LastFailure ?? (pool.Initialized.IsFaulted ? "the sandbox backend failed to start" : "the pool is warming up"));
+            var full = sessions.IsFull;
+            var ready = pool.IsReady && !full;
+            var reason = ready ? null
+                : full ? "the server holds as many sessions as it allows"
+                : pool.LastFailure ?? (pool.Initialized.IsFaulted ? "the sandbox backend failed to start" : "the pool is warming up");
+            var view = new ReadinessView(ready ? "ready" : "not_ready", pool.Available, pool.TargetSize, sessions.Count, reason);
             return ready ? Results.Ok(view) : Results.Json(view, statusCode: StatusCodes.Status503ServiceUnavailable);
-        }).WithTags("Operations").WithSummary("Readiness: the backend works and a warm sandbox is waiting");
+        }).WithTags("Operations").WithSummary("Readiness: the backend works, the pool has warmed up, and there is room for sessions");
 
         app.MapGet("/docs", () => Results.Content(ApiReferencePage.Html, "text/html; charset=utf-8"))
             .ExcludeFromDescription();
