@@ -55,7 +55,8 @@ internal static class ReplCommand
             var images = new OutputFolder(Environment.CurrentDirectory, "vivarium-out", protectedPath: null, keepExisting: true);
             var printer = new ExecutionPrinter(console, images);
             var input = new ReplInput(console);
-            using var interrupts = new CtrlCInterrupts(console.OwnsCtrlC, session.Interrupt, console.Error);
+            using var interrupts = new CtrlCInterrupts(console.OwnsCtrlC, session.Interrupt, console.Error,
+                $"^C (nothing is running; :quit or Ctrl+D leaves)\n{(console.IsInteractive ? ReplInput.Prompt : "")}");
             while (await input.ReadCellAsync(cancellationToken) is { } cell)
             {
                 switch (cell.Trim())
@@ -89,6 +90,10 @@ internal static class ReplCommand
                 {
                     interrupts.Reset();
                 }
+            }
+            if (console.IsInteractive)
+            {
+                console.Out.WriteLine(); // Ctrl+D left the cursor after the prompt
             }
             return 0;
         }

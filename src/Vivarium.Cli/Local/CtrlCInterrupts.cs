@@ -10,17 +10,20 @@ internal sealed class CtrlCInterrupts : IDisposable
     private readonly bool _enabled;
     private readonly Func<bool> _interrupt;
     private readonly TextWriter _notes;
+    private readonly string _idleNote;
     private int _pending;
 
     /// <summary>Starts handling Ctrl+C, when <paramref name="enabled"/>.</summary>
     /// <param name="enabled">False in tests and wherever the process's console is not ours.</param>
     /// <param name="interrupt">Interrupts what runs; false when nothing was running.</param>
     /// <param name="notes">Where to say what happened.</param>
-    public CtrlCInterrupts(bool enabled, Func<bool> interrupt, TextWriter notes)
+    /// <param name="idleNote">What to say when nothing was running (the REPL adds its prompt).</param>
+    public CtrlCInterrupts(bool enabled, Func<bool> interrupt, TextWriter notes, string idleNote = "^C\n")
     {
         _enabled = enabled;
         _interrupt = interrupt;
         _notes = notes;
+        _idleNote = idleNote;
         if (enabled)
         {
             Console.CancelKeyPress += OnCancelKeyPress;
@@ -52,7 +55,8 @@ internal sealed class CtrlCInterrupts : IDisposable
         }
         else
         {
-            _notes.WriteLine("^C (nothing is running; type :quit or press Ctrl+D to leave)");
+            _notes.Write(_idleNote);
+            _notes.Flush();
             Reset();
         }
     }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Vivarium.Engine;
 using Vivarium.Engine.Pool;
 using Vivarium.Engine.Sessions;
+using Vivarium.Sandbox.Bubblewrap;
 
 namespace Vivarium.Cli.Local;
 
@@ -51,15 +52,19 @@ internal sealed class LocalEngine : IAsyncDisposable
         // The same environment variables a server reads (Vivarium__Sandbox__MemoryLimitBytes=…),
         // then what makes this engine a private, pool-less one.
         builder.Configuration.AddEnvironmentVariables();
+        var setpriv = builder.Configuration[$"{BubblewrapOptions.SectionName}:{nameof(BubblewrapOptions.SetprivPath)}"] ?? new BubblewrapOptions().SetprivPath;
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
+            [$"{BubblewrapOptions.SectionName}:{nameof(BubblewrapOptions.SetprivPath)}"] = NewSessionWrapper.Create(stateDirectory, setpriv),
             ["Vivarium:Sandbox:StateDirectory"] = stateDirectory,
             ["Vivarium:Pool:Size"] = "0",
             ["Vivarium:Execution:MaxTimeout"] = Max(maxTimeout, new ExecutionOptions().MaxTimeout).ToString("c", CultureInfo.InvariantCulture),
         });
         builder.Logging.AddProvider(new DiagnosticsLoggerProvider(diagnostics, LogLevel.Warning));
-        // The pool's failures reach the caller as exceptions, which the commands print.
+        // The pool's failures reach the caller as exceptions, and a lost sandbox is reported
+        // with the execution: the commands print both.
         builder.Logging.AddFilter<DiagnosticsLoggerProvider>(typeof(SandboxPool).FullName, LogLevel.None);
+        builder.Logging.AddFilter<DiagnosticsLoggerProvider>(typeof(SessionService).FullName, LogLevel.Error);
         builder.Services.AddVivariumEngine();
         // Ctrl+C belongs to the commands (it interrupts the code), not to the host, whose
         // default lifetime would stop the engine under the REPL's feet.
