@@ -6,7 +6,7 @@ namespace Vivarium.Cli.Tests;
 public sealed class LocalEngineTests
 {
     [Fact]
-    public async Task Sandboxes_RunInASessionOfTheirOwn_SoATerminalCtrlCDoesNotKillThem()
+    public async Task Sandboxes_RunInASessionOfTheirOwn_AndLeaveNothingBehind()
     {
         string stateDirectory;
         await using (var engine = await LocalEngine.StartAsync(TimeSpan.FromMinutes(1), TextWriter.Null, CancellationToken.None))
@@ -14,6 +14,8 @@ public sealed class LocalEngineTests
             stateDirectory = engine.StateDirectory;
             Assert.StartsWith("/tmp/vivarium-cli-", stateDirectory, StringComparison.Ordinal);
             await engine.CreateSessionAsync(CancellationToken.None);
+            // The backend's parent cgroup exists while the engine runs (so the name the cleanup uses is the real one).
+            Assert.Contains(InstanceCgroups.DirectoriesFor(stateDirectory), Directory.Exists);
 
             var mine = Stat(Environment.ProcessId);
             var sandboxes = Directory.EnumerateDirectories("/proc")
@@ -25,6 +27,7 @@ public sealed class LocalEngineTests
             Assert.All(sandboxes, s => Assert.NotEqual(mine!.SessionId, s!.SessionId));
         }
         Assert.False(Directory.Exists(stateDirectory), "the private state directory is deleted with the engine");
+        Assert.All(InstanceCgroups.DirectoriesFor(stateDirectory), d => Assert.False(Directory.Exists(d), $"{d} is left behind"));
     }
 
     private sealed record ProcessStat(string Command, int ParentPid, int SessionId);

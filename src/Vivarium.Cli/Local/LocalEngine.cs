@@ -99,6 +99,7 @@ internal sealed class LocalEngine : IAsyncDisposable
         finally
         {
             _host.Dispose();
+            InstanceCgroups.RemoveFor(StateDirectory);
             DeleteStateDirectory();
         }
     }
