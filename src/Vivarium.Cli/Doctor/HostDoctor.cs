@@ -50,10 +50,12 @@ internal sealed partial class HostDoctor(DoctorSettings settings)
         Add(setpriv);
         var userNamespaces = CheckUserNamespaces();
         Add(userNamespaces);
-        var trialNeeds = new[] { root, bwrap, setpriv };
-        var trial = trialNeeds.All(c => c.Outcome == CheckOutcome.Ok)
-            ? await TrySandboxAsync(options)
-            : DoctorCheck.Skipped("trial sandbox", "needs root, bubblewrap and setpriv first");
+        // As root, the trial drops to an unprivileged uid with setpriv, as a real sandbox does;
+        // otherwise it runs as the current user, which tells the same about user namespaces.
+        var asRoot = root.Outcome == CheckOutcome.Ok;
+        var trial = bwrap.Outcome == CheckOutcome.Ok && (!asRoot || setpriv.Outcome == CheckOutcome.Ok)
+            ? await TrySandboxAsync(options, asRoot)
+            : DoctorCheck.Skipped("trial sandbox", "needs bubblewrap (and setpriv, as root) first");
         Add(trial);
         Add(CheckCgroups(options));
         var python = await CheckPythonAsync(options.PythonPath);
@@ -179,24 +181,26 @@ internal sealed partial class HostDoctor(DoctorSettings settings)
         }
     }
 
-    private static async Task<DoctorCheck> TrySandboxAsync(BubblewrapOptions options)
+    private static async Task<DoctorCheck> TrySandboxAsync(BubblewrapOptions options, bool dropToUnprivilegedUid)
     {
         const string name = "trial sandbox";
         // The same shape as a real sandbox (unprivileged uid, every namespace, nested user
         // namespaces disabled), minus the runner: only /usr/bin/true.
-        string[] arguments =
+        string[] bwrap =
         [
-            $"--reuid={TrialUid}", $"--regid={TrialUid}", "--clear-groups", "--",
-            options.BwrapPath, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+            "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
             "--cap-drop", "ALL", "--uid", "1000", "--gid", "1000",
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
             "/usr/bin/true",
         ];
-        var probe = await ProcessProbe.RunAsync(options.SetprivPath, arguments, ProbeTimeout);
+        var probe = dropToUnprivilegedUid
+            ? await ProcessProbe.RunAsync(options.SetprivPath, [$"--reuid={TrialUid}", $"--regid={TrialUid}", "--clear-groups", "--", options.BwrapPath, .. bwrap], ProbeTimeout)
+            : await ProcessProbe.RunAsync(options.BwrapPath, bwrap, ProbeTimeout);
+        var who = dropToUnprivilegedUid ? $"uid {TrialUid}" : "the current user";
         return probe.Succeeded
-            ? DoctorCheck.Ok(name, $"bwrap --unshare-all ran /usr/bin/true as uid {TrialUid} in new user, pid, network, mount, ipc and uts namespaces")
-            : DoctorCheck.Failed(name, $"bwrap could not build a sandbox as uid {TrialUid}: {probe.Gist}",
+            ? DoctorCheck.Ok(name, $"bwrap --unshare-all ran /usr/bin/true as {who} in new user, pid, network, mount, ipc and uts namespaces")
+            : DoctorCheck.Failed(name, $"bwrap could not build a sandbox as {who}: {probe.Gist}",
                 "unprivileged user namespaces must work: see the 'user namespaces' check; in a container, run it with --privileged or with user namespaces allowed (seccomp/AppArmor)");
     }
 
