@@ -1,0 +1,3 @@
+using Vivarium.Cli;
+
+return await CliApplication.InvokeAsync(args, CliConsole.System);
