@@ -32,6 +32,8 @@ public static partial class VivariumServer
         {
             builder.WebHost.UseUrls(DefaultUrl);
         }
+        // Request-by-request framework logs drown what matters; configuration can turn them back on.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         ConfigureServices(builder);
         configure?.Invoke(builder);
 
