@@ -386,6 +386,13 @@ class Session:
         self.config = config
         self.parent = None           # id of the execution whose output we are sending
         self.executing = False       # SIGINT raises KeyboardInterrupt only while True
+        # An interrupt names its execution and can overtake it: the host may send it before
+        # the execute request, or before the main thread takes that request off the queue.
+        # It is then remembered for that cell instead of being dropped (the host would kill
+        # the sandbox after its grace period, losing the state). A stale one, for a cell
+        # already finished, never matches a later cell. The lock orders the two threads.
+        self.state_lock = threading.Lock()
+        self.interrupt_for = None
         self.last_error = None
         self.requests = queue.Queue()
         self.files = FileOperations(int(config.get("max_file_bytes", 100 * 1024 * 1024)))
@@ -470,8 +477,7 @@ class Session:
                 if kind == "execute":
                     self.requests.put(msg)
                 elif kind == "interrupt":
-                    if self.executing:
-                        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                    self.interrupt(msg.get("execution"))
                 elif kind in handlers:
                     self.answer_request(handlers[kind], msg)
                 else:
@@ -481,6 +487,16 @@ class Session:
             self.report_fatal(exc)
         finally:
             self.requests.put(None)
+
+    def interrupt(self, target):
+        """Interrupts the running cell; with a target, only that one, now or when it starts."""
+        with self.state_lock:
+            if self.executing and target in (None, self.parent):
+                # pthread_kill, not os.kill: the signal must land on the main thread, so a
+                # blocking call there (time.sleep, a lock, a read) returns EINTR at once.
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            elif target is not None:
+                self.interrupt_for = target
 
     def set_env(self, msg):
         env = msg.get("env")
@@ -520,12 +536,17 @@ class Session:
                 os._exit(0)
 
     def execute(self, msg):
-        self.parent = msg.get("id")
         self.last_error = None
         before = snapshot_workspace()
         status = "ok"
+        with self.state_lock:
+            self.parent = msg.get("id")
+            interrupted_before_start = self.interrupt_for is not None and self.interrupt_for == self.parent
+            self.interrupt_for = None
+            self.executing = not interrupted_before_start
         try:
-            self.executing = True
+            if interrupted_before_start:
+                raise KeyboardInterrupt
             try:
                 result = self.shell.run_cell(msg.get("code", ""), store_history=True)
             finally:
@@ -533,9 +554,11 @@ class Session:
             if not result.success:
                 status = "error"
         except KeyboardInterrupt:
-            # SIGINT landed outside the cell's own handler (in a hook, say).
+            # Interrupted before the cell began, or SIGINT landed outside the cell's own
+            # handler (in a hook, say).
+            self.executing = False
             status = "error"
-            self.last_error = {"ename": "KeyboardInterrupt", "evalue": "", "traceback": [],
+            self.last_error = {"ename": "KeyboardInterrupt", "evalue": "", "traceback": ["KeyboardInterrupt"],
                                "user_traceback": "KeyboardInterrupt"}
             self.channel.send("error", parent=self.parent, **self.last_error)
         self.flush_output()

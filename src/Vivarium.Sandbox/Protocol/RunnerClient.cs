@@ -124,6 +124,18 @@ public sealed partial class RunnerClient : IAsyncDisposable
         SendAsync(writer => writer.WriteString("type", "interrupt"), cancellationToken);
 
     /// <summary>
+    /// Asks the runner to raise KeyboardInterrupt in one execution. Unlike the untargeted form,
+    /// this also works when it overtakes the execute request: the runner remembers it and the
+    /// cell is interrupted as it starts, so the state is kept.
+    /// </summary>
+    public Task InterruptAsync(string executionId, CancellationToken cancellationToken) =>
+        SendAsync(writer =>
+        {
+            writer.WriteString("type", "interrupt");
+            writer.WriteString("execution", executionId);
+        }, cancellationToken);
+
+    /// <summary>
     /// Sends a request answered by one <c>reply</c> (read_file, write_file, list_files,
     /// delete_file, set_env) and waits for it. The runner serves these on its control thread,
     /// so they are answered even while a cell runs.
