@@ -424,7 +424,19 @@ class Session:
         sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
         for forwarder in self.forwarders:
             forwarder.start()
-        os.register_at_fork(after_in_child=self.channel.close_in_child)
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def _after_fork_in_child(self):
+        self.channel.close_in_child()
+        # The forwarder threads did not survive the fork, but their pipes' read ends did: a
+        # child that drained them would swallow the runner's output, and one that took a
+        # forwarder's lock (held by its thread at the moment of the fork) would hang forever.
+        for forwarder in self.forwarders:
+            try:
+                os.close(forwarder.fd)
+            except OSError:
+                pass
+        self.forwarders = []
 
     def apply_limits(self):
         import resource
@@ -562,10 +574,41 @@ class Session:
                                "user_traceback": "KeyboardInterrupt"}
             self.channel.send("error", parent=self.parent, **self.last_error)
         self.flush_output()
+        if status == "error" and os.getpid() == RUNNER_PID:
+            self.stop_runaway_processes()
         files = diff_snapshots(before, snapshot_workspace())
         self.channel.send("execute_reply", parent=self.parent, status=status,
                           execution_count=self.shell.execution_count - 1, files=files)
         self.parent = None
+
+    def stop_runaway_processes(self):
+        """After a failed cell, stops every other process if the sandbox is at its process limit.
+
+        A fork bomb fails in the runner with BlockingIOError, but its children go on forking
+        into every slot freed by one of them exiting, burning the CPU quota and leaving no
+        process for the session's later cells. Only a cell that failed and left the sandbox
+        saturated is treated so; a cell that merely uses many processes is left alone.
+        """
+        limit = int(self.config.get("max_processes") or 0)
+        if limit <= 0:
+            return
+        # Tasks outside the pid namespace (bubblewrap's outer process) also count against the
+        # limit, and the population of a fork bomb flickers as its members fail and exit: a
+        # margin and a few looks, 20 ms apart, cover both.
+        for _ in range(5):
+            if not other_pids():
+                return
+            if count_tasks() >= limit - 4:
+                break
+            time.sleep(0.02)
+        else:
+            return
+        stopped = stop_other_processes()
+        if stopped:
+            self.channel.send("stream", parent=self.parent, name="stderr",
+                              text=f"\n[The sandbox reached its limit of {limit} processes and threads: "
+                                   f"{stopped} runaway processes were stopped so that the session stays usable. "
+                                   f"Variables are kept.]\n")
 
     def flush_output(self):
         for stream in (sys.stdout, sys.stderr):
@@ -604,6 +647,47 @@ def main():
     )
     threading.Thread(target=session.control_loop, name="control", daemon=True).start()
     session.main_loop()
+
+
+def count_tasks():
+    """Threads of every process in the sandbox's pid namespace."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                total += len(os.listdir(f"/proc/{name}/task"))
+            except OSError:
+                pass
+    return total
+
+
+def other_pids():
+    """Processes in the sandbox other than the runner and bubblewrap's init (pid 1)."""
+    return [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in (1, RUNNER_PID)]
+
+
+def stop_other_processes():
+    """SIGKILLs every process but the runner and bubblewrap's init; returns how many there were."""
+    count = len(other_pids())
+    deadline = time.monotonic() + 2
+    while other_pids() and time.monotonic() < deadline:
+        try:
+            # In a pid namespace, -1 means every process but its init and the caller. A
+            # process forking meanwhile cannot escape: fork fails once SIGKILL is pending.
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        # The runner's own children stay zombies (and keep their pid slots) until reaped;
+        # orphans of the others are reaped by bubblewrap's init.
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        time.sleep(0.01)
+    return count
 
 
 def installed_versions(names):

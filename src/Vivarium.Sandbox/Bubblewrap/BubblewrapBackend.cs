@@ -147,14 +147,15 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
         var runtime = _runtime ?? throw new InvalidOperationException("InitializeAsync must run first");
         var id = "sbx_" + NewId();
         // :: Step 1: the cgroup, with its limits, before any process exists.
+        int maxProcesses = limits.MaxProcesses ?? _options.MaxProcesses;
         var cgroup = _cgroups!.Create(id,
             limits.MemoryBytes ?? _options.MemoryLimitBytes,
-            limits.MaxProcesses ?? _options.MaxProcesses,
+            maxProcesses,
             limits.CpuCores ?? _options.CpuCores);
 
         // :: Step 2: the argv (the whole isolation recipe) and an empty environment for bwrap,
         // which is pid 1 in the sandbox and whose environment is readable at /proc/1/environ.
-        var (fileName, arguments) = BubblewrapCommand.Build(new SandboxLaunchPlan(_options, runtime, workspace, cgroup.JoinFiles, _passThrough));
+        var (fileName, arguments) = BubblewrapCommand.Build(new SandboxLaunchPlan(_options, runtime, workspace, cgroup.JoinFiles, _passThrough, maxProcesses));
         var start = new ProcessStartInfo(fileName)
         {
             RedirectStandardInput = true,
