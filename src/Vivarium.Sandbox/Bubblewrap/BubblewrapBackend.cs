@@ -70,6 +70,13 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             : stateHome, "vivarium");
     }
 
+    /// <summary>
+    /// The name of this server's parent cgroup: one per state directory, so two servers (or two
+    /// test runs) with different directories never sweep each other's cgroups.
+    /// </summary>
+    internal static string InstanceName(string stateDirectory) =>
+        "vivarium-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(stateDirectory)))[..12];
+
     /// <inheritdoc />
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
@@ -87,10 +94,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             CheckAncestorsTraversable(StateDirectory);
             _lock = TakeLock();
 
-            // Instance name: one per state directory, so two servers (or two test runs) with
-            // different directories never sweep each other's cgroups.
-            var instance = "vivarium-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(StateDirectory)))[..12];
-            _cgroups = CgroupHierarchy.Detect(instance);
+            _cgroups = CgroupHierarchy.Detect(InstanceName(StateDirectory));
             if (_cgroups.Mode == CgroupMode.None)
             {
                 throw new SandboxStartException("no usable cgroup controllers (memory, pids, cpu): sandboxes would run without limits. Run 'vivarium doctor'.");
