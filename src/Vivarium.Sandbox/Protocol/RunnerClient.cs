@@ -240,6 +240,12 @@ public sealed partial class RunnerClient : IAsyncDisposable
         {
             closed = new RunnerChannelClosed(false, "the runner's channel failed");
         }
+        catch (Exception e)
+        {
+            // Whatever went wrong, the channel must end: a read loop that died silently would
+            // leave the running execution and every file request waiting forever.
+            closed = new RunnerChannelClosed(true, $"the runner's messages could not be handled: {e.Message}");
+        }
         Close(closed);
     }
 
