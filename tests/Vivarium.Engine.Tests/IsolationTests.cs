@@ -1,7 +1,10 @@
+using System.IO.Pipes;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Vivarium.Engine.Executions;
+using Vivarium.Engine.Sessions;
+using Vivarium.Sandbox;
 
 namespace Vivarium.Engine.Tests;
 
@@ -119,6 +122,63 @@ public sealed class IsolationTests(EngineFixture engine)
         Assert.Equal("True", lines[2]);
         var own = await a.RunAsync("sleeper.poll() is None");
         Assert.Equal("True", own.Result!["text/plain"].GetString());
+    }
+
+    [Theory]
+    [InlineData("b'{\"type\": \"stream\", \"name\": \"stdout\", \"text\": \"\\xff\\xfe\"}'")]
+    [InlineData("b'{\"type\": \"stream\", \"name\": \"stdout\", \"text\": \"\\\\ud800\"}'")]
+    [InlineData("b'[]'")]
+    public async Task Execute_CodeForgesABadFrame_SandboxIsReplacedAndTheHostUnharmed(string payload)
+    {
+        await using var lease = await engine.NewSessionAsync();
+        await lease.RunOkAsync("open('kept.txt', 'w').write('x')");
+
+        // User code shares the runner's process: it can find the protocol's write end (the one
+        // write-only pipe besides fds 1 and 2) and write whatever it likes there.
+        var execution = await lease.RunAsync($$"""
+            import os, struct
+            def write_only(fd):
+                return int(open(f'/proc/self/fdinfo/{fd}').read().split('flags:')[1].split()[0], 8) & 3 == 1
+            fds = [int(fd) for fd in os.listdir('/proc/self/fd')]
+            channel = [fd for fd in fds if fd > 2 and os.path.exists(f'/proc/self/fd/{fd}') and 'pipe:' in os.readlink(f'/proc/self/fd/{fd}') and write_only(fd)]
+            assert len(channel) == 1, channel
+            forged = {{payload}}
+            os.write(channel[0], struct.pack('>I', len(forged)) + forged)
+            import time
+            time.sleep(30)
+            """, TimeSpan.FromSeconds(20));
+
+        Assert.True(execution.Status == ExecutionStatus.Crashed, $"{execution.Status}: {execution.Summary}");
+        Assert.Contains("protocol", execution.Error!.Value);
+        var after = await lease.RunAsync("open('kept.txt').read()");
+        Assert.Equal("'x'", after.Result!["text/plain"].GetString());
+    }
+
+    [Fact]
+    public async Task Sandbox_DescriptorInheritedByTheServer_DoesNotReachIt()
+    {
+        // An inheritable pipe has no FD_CLOEXEC, like a descriptor the server got from its parent.
+        using var pipe = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable);
+        var fd = (int)pipe.ClientSafePipeHandle.DangerousGetHandle();
+        var inode = new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        Assert.StartsWith("pipe:", inode);
+        // Custom limits skip the pool, so this sandbox starts now, after the pipe exists.
+        await using var lease = await engine.NewSessionAsync(new SessionCreateOptions { Limits = new SandboxLimits { MaxProcesses = 63 } });
+
+        var stdout = await lease.RunOkAsync("""
+            import os
+            targets = {}
+            for fd in os.listdir('/proc/self/fd'):
+                try:
+                    targets[int(fd)] = os.readlink(f'/proc/self/fd/{fd}')
+                except OSError:
+                    pass
+            print(sorted(set(t for t in targets.values() if t.startswith('pipe:'))))
+            """);
+
+        Assert.DoesNotContain(inode!, stdout, StringComparison.Ordinal);
+        // The runner's own: the protocol's two ends and the stdout and stderr pipes.
+        Assert.Equal(3, stdout.Count(c => c == ','));
     }
 
     [Fact]
