@@ -386,6 +386,13 @@ class Session:
         self.config = config
         self.parent = None           # id of the execution whose output we are sending
         self.executing = False       # SIGINT raises KeyboardInterrupt only while True
+        # An interrupt names its execution and can overtake it: the host may send it before
+        # the execute request, or before the main thread takes that request off the queue.
+        # It is then remembered for that cell instead of being dropped (the host would kill
+        # the sandbox after its grace period, losing the state). A stale one, for a cell
+        # already finished, never matches a later cell. The lock orders the two threads.
+        self.state_lock = threading.Lock()
+        self.interrupt_for = None
         self.last_error = None
         self.requests = queue.Queue()
         self.files = FileOperations(int(config.get("max_file_bytes", 100 * 1024 * 1024)))
@@ -417,7 +424,19 @@ class Session:
         sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
         for forwarder in self.forwarders:
             forwarder.start()
-        os.register_at_fork(after_in_child=self.channel.close_in_child)
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def _after_fork_in_child(self):
+        self.channel.close_in_child()
+        # The forwarder threads did not survive the fork, but their pipes' read ends did: a
+        # child that drained them would swallow the runner's output, and one that took a
+        # forwarder's lock (held by its thread at the moment of the fork) would hang forever.
+        for forwarder in self.forwarders:
+            try:
+                os.close(forwarder.fd)
+            except OSError:
+                pass
+        self.forwarders = []
 
     def apply_limits(self):
         import resource
@@ -470,8 +489,7 @@ class Session:
                 if kind == "execute":
                     self.requests.put(msg)
                 elif kind == "interrupt":
-                    if self.executing:
-                        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                    self.interrupt(msg.get("execution"))
                 elif kind in handlers:
                     self.answer_request(handlers[kind], msg)
                 else:
@@ -481,6 +499,16 @@ class Session:
             self.report_fatal(exc)
         finally:
             self.requests.put(None)
+
+    def interrupt(self, target):
+        """Interrupts the running cell; with a target, only that one, now or when it starts."""
+        with self.state_lock:
+            if self.executing and target in (None, self.parent):
+                # pthread_kill, not os.kill: the signal must land on the main thread, so a
+                # blocking call there (time.sleep, a lock, a read) returns EINTR at once.
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            elif target is not None:
+                self.interrupt_for = target
 
     def set_env(self, msg):
         env = msg.get("env")
@@ -520,12 +548,17 @@ class Session:
                 os._exit(0)
 
     def execute(self, msg):
-        self.parent = msg.get("id")
         self.last_error = None
         before = snapshot_workspace()
         status = "ok"
+        with self.state_lock:
+            self.parent = msg.get("id")
+            interrupted_before_start = self.interrupt_for is not None and self.interrupt_for == self.parent
+            self.interrupt_for = None
+            self.executing = not interrupted_before_start
         try:
-            self.executing = True
+            if interrupted_before_start:
+                raise KeyboardInterrupt
             try:
                 result = self.shell.run_cell(msg.get("code", ""), store_history=True)
             finally:
@@ -533,16 +566,49 @@ class Session:
             if not result.success:
                 status = "error"
         except KeyboardInterrupt:
-            # SIGINT landed outside the cell's own handler (in a hook, say).
+            # Interrupted before the cell began, or SIGINT landed outside the cell's own
+            # handler (in a hook, say).
+            self.executing = False
             status = "error"
-            self.last_error = {"ename": "KeyboardInterrupt", "evalue": "", "traceback": [],
+            self.last_error = {"ename": "KeyboardInterrupt", "evalue": "", "traceback": ["KeyboardInterrupt"],
                                "user_traceback": "KeyboardInterrupt"}
             self.channel.send("error", parent=self.parent, **self.last_error)
         self.flush_output()
+        if status == "error" and os.getpid() == RUNNER_PID:
+            self.stop_runaway_processes()
         files = diff_snapshots(before, snapshot_workspace())
         self.channel.send("execute_reply", parent=self.parent, status=status,
                           execution_count=self.shell.execution_count - 1, files=files)
         self.parent = None
+
+    def stop_runaway_processes(self):
+        """After a failed cell, stops every other process if the sandbox is at its process limit.
+
+        A fork bomb fails in the runner with BlockingIOError, but its children go on forking
+        into every slot freed by one of them exiting, burning the CPU quota and leaving no
+        process for the session's later cells. Only a cell that failed and left the sandbox
+        saturated is treated so; a cell that merely uses many processes is left alone.
+        """
+        limit = int(self.config.get("max_processes") or 0)
+        if limit <= 0:
+            return
+        # Tasks outside the pid namespace (bubblewrap's outer process) also count against the
+        # limit, and the population of a fork bomb flickers as its members fail and exit: a
+        # margin and a few looks, 20 ms apart, cover both.
+        for _ in range(5):
+            if not other_pids():
+                return
+            if count_tasks() >= limit - 4:
+                break
+            time.sleep(0.02)
+        else:
+            return
+        stopped = stop_other_processes()
+        if stopped:
+            self.channel.send("stream", parent=self.parent, name="stderr",
+                              text=f"\n[The sandbox reached its limit of {limit} processes and threads: "
+                                   f"{stopped} runaway processes were stopped so that the session stays usable. "
+                                   f"Variables are kept.]\n")
 
     def flush_output(self):
         for stream in (sys.stdout, sys.stderr):
@@ -581,6 +647,47 @@ def main():
     )
     threading.Thread(target=session.control_loop, name="control", daemon=True).start()
     session.main_loop()
+
+
+def count_tasks():
+    """Threads of every process in the sandbox's pid namespace."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                total += len(os.listdir(f"/proc/{name}/task"))
+            except OSError:
+                pass
+    return total
+
+
+def other_pids():
+    """Processes in the sandbox other than the runner and bubblewrap's init (pid 1)."""
+    return [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in (1, RUNNER_PID)]
+
+
+def stop_other_processes():
+    """SIGKILLs every process but the runner and bubblewrap's init; returns how many there were."""
+    count = len(other_pids())
+    deadline = time.monotonic() + 2
+    while other_pids() and time.monotonic() < deadline:
+        try:
+            # In a pid namespace, -1 means every process but its init and the caller. A
+            # process forking meanwhile cannot escape: fork fails once SIGKILL is pending.
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        # The runner's own children stay zombies (and keep their pid slots) until reaped;
+        # orphans of the others are reaped by bubblewrap's init.
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+        time.sleep(0.01)
+    return count
 
 
 def installed_versions(names):

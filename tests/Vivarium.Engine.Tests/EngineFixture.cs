@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Vivarium.Engine.Executions;
 using Vivarium.Engine.Pool;
 using Vivarium.Engine.Sessions;
 using Vivarium.Sandbox.Bubblewrap;
@@ -15,9 +16,14 @@ namespace Vivarium.Engine.Tests;
 /// </summary>
 public sealed class EngineFixture : IAsyncLifetime
 {
+    /// <summary>Set in the test process before the host starts: a sandbox must never see it.</summary>
+    public const string CanaryName = "VIVARIUM_TEST_CANARY";
+
     private IHost? _host;
 
     public string StateDirectory { get; } = Path.Combine("/tmp", "vivarium-engine-tests-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public string CanaryValue { get; } = "canary-" + Guid.NewGuid().ToString("N");
 
     public SessionService Sessions => _host!.Services.GetRequiredService<SessionService>();
     public SandboxPool Pool => _host!.Services.GetRequiredService<SandboxPool>();
@@ -35,6 +41,8 @@ public sealed class EngineFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // Before anything is started, so a leak of the server's environment would carry it.
+        Environment.SetEnvironmentVariable(CanaryName, CanaryValue);
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(Settings(StateDirectory));
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -44,6 +52,14 @@ public sealed class EngineFixture : IAsyncLifetime
         await Pool.Initialized;
     }
 
+    /// <summary>A new session for its own tenant, ended when the lease is disposed.</summary>
+    public async Task<SessionLease> NewSessionAsync(SessionCreateOptions? options = null)
+    {
+        var tenant = "tenant-" + Guid.NewGuid().ToString("N")[..8];
+        var session = await Sessions.CreateAsync(tenant, options, CancellationToken.None).WaitAsync(TestBounds.SessionCreate);
+        return new SessionLease(Sessions, session);
+    }
+
     public async Task DisposeAsync()
     {
         if (_host is not null)
@@ -51,12 +67,45 @@ public sealed class EngineFixture : IAsyncLifetime
             await _host.StopAsync();
             _host.Dispose();
         }
+        Environment.SetEnvironmentVariable(CanaryName, null);
         try
         {
             Directory.Delete(StateDirectory, recursive: true);
         }
         catch (IOException)
         {
+        }
+    }
+}
+
+/// <summary>Generous upper bounds, so a hang fails one test instead of stalling the run.</summary>
+public static class TestBounds
+{
+    public static readonly TimeSpan SessionCreate = TimeSpan.FromSeconds(60);
+    public static readonly TimeSpan Execution = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>A session that ends (sandbox killed, workspace deleted) when disposed.</summary>
+public sealed class SessionLease(SessionService sessions, Session session) : IAsyncDisposable
+{
+    public Session Session => session;
+
+    public Task<Execution> RunAsync(string code, TimeSpan? timeout = null) =>
+        session.ExecuteAsync(new ExecuteRequest(code, timeout), CancellationToken.None).WaitAsync(TestBounds.Execution);
+
+    /// <summary>Runs code that must succeed, and returns its stdout.</summary>
+    public async Task<string> RunOkAsync(string code)
+    {
+        var execution = await RunAsync(code);
+        Assert.True(execution.Status == ExecutionStatus.Ok, $"expected ok, got {execution.Status}: {execution.Summary}");
+        return execution.Stdout;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (sessions.TryGet(session.TenantId, session.Id) is not null)
+        {
+            await sessions.DeleteAsync(session.TenantId, session.Id);
         }
     }
 }

@@ -542,7 +542,7 @@ public sealed class RunningExecution
     {
         try
         {
-            await sandbox.Runner.InterruptAsync(CancellationToken.None);
+            await sandbox.Runner.InterruptAsync(Id, CancellationToken.None);
             await Task.Delay(_grace, _time, _finished.Token);
         }
         catch (OperationCanceledException)

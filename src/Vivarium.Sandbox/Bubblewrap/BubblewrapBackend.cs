@@ -85,6 +85,13 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             : stateHome, "vivarium");
     }
 
+    /// <summary>
+    /// The name of this server's parent cgroup: one per state directory, so two servers (or two
+    /// test runs) with different directories never sweep each other's cgroups.
+    /// </summary>
+    internal static string InstanceName(string stateDirectory) =>
+        "vivarium-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(stateDirectory)))[..12];
+
     /// <inheritdoc />
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
@@ -102,10 +109,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             CheckAncestorsTraversable(StateDirectory);
             _lock = TakeLock();
 
-            // Instance name: one per state directory, so two servers (or two test runs) with
-            // different directories never sweep each other's cgroups.
-            var instance = "vivarium-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(StateDirectory)))[..12];
-            _cgroups = CgroupHierarchy.Detect(instance);
+            _cgroups = CgroupHierarchy.Detect(InstanceName(StateDirectory));
             if (_cgroups.Mode == CgroupMode.None)
             {
                 throw new SandboxStartException("no usable cgroup controllers (memory, pids, cpu): sandboxes would run without limits. Run 'vivarium doctor'.");
@@ -193,14 +197,15 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
         var runtime = _runtime ?? throw new InvalidOperationException("InitializeAsync must run first");
         var id = "sbx_" + NewId();
         // :: Step 1: the cgroup, with its limits, before any process exists.
+        int maxProcesses = limits.MaxProcesses ?? _options.MaxProcesses;
         var cgroup = _cgroups!.Create(id,
             limits.MemoryBytes ?? _options.MemoryLimitBytes,
-            limits.MaxProcesses ?? _options.MaxProcesses,
+            maxProcesses,
             limits.CpuCores ?? _options.CpuCores);
 
         // :: Step 2: the argv (the whole isolation recipe) and an empty environment for bwrap,
         // which is pid 1 in the sandbox and whose environment is readable at /proc/1/environ.
-        var (fileName, arguments) = BubblewrapCommand.Build(new SandboxLaunchPlan(_options, runtime, workspace, cgroup.JoinFiles, _passThrough));
+        var (fileName, arguments) = BubblewrapCommand.Build(new SandboxLaunchPlan(_options, runtime, workspace, cgroup.JoinFiles, _passThrough, maxProcesses));
         var start = new ProcessStartInfo(fileName)
         {
             RedirectStandardInput = true,

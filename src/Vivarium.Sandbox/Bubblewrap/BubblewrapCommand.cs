@@ -8,7 +8,8 @@ internal sealed record SandboxLaunchPlan(
     RuntimeFiles Runtime,
     SandboxWorkspace Workspace,
     IReadOnlyList<string> CgroupJoinFiles,
-    IReadOnlyDictionary<string, string> PassThroughEnvironment);
+    IReadOnlyDictionary<string, string> PassThroughEnvironment,
+    int MaxProcesses);
 
 /// <summary>
 /// Turns a <see cref="SandboxLaunchPlan"/> into the argv that starts the sandbox. Pure, so
@@ -102,7 +103,7 @@ internal static class BubblewrapCommand
         {
             args.AddRange(["--setenv", name, value]);
         }
-        args.AddRange(["--", o.PythonPath, "-s", RunnerMount, RunnerConfig(o)]);
+        args.AddRange(["--", o.PythonPath, "-s", RunnerMount, RunnerConfig(o, plan.MaxProcesses)]);
         return ("/bin/sh", args);
     }
 
@@ -132,8 +133,10 @@ internal static class BubblewrapCommand
         return env;
     }
 
-    private static string RunnerConfig(BubblewrapOptions o) => JsonSerializer.Serialize(new Dictionary<string, object>
+    private static string RunnerConfig(BubblewrapOptions o, int maxProcesses) => JsonSerializer.Serialize(new Dictionary<string, object>
     {
+        // The cgroup's limit, so the runner can tell a fork bomb's leftovers from a busy cell.
+        ["max_processes"] = maxProcesses,
         ["preload"] = o.Preload,
         ["report_packages"] = o.ReportedPackages,
         ["max_display_bytes"] = o.MaxDisplayBytes,

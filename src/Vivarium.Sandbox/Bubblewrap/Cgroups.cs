@@ -146,13 +146,19 @@ internal sealed class SandboxCgroup(CgroupMode mode, IReadOnlyList<string> direc
     /// <summary>Processes and threads alive.</summary>
     public int? Processes => (int?)ReadLong("pids", "pids.current");
 
-    /// <summary>True when the kernel's OOM killer has killed something in this cgroup.</summary>
-    public bool OomKilled
+    // Whoever removes the cgroup first (the channel watcher's kill, usually) must not take the
+    // OOM record with it: the exit monitor reads it afterwards to say why the sandbox died.
+    private volatile bool _oomKillSeen;
+
+    /// <summary>True when the kernel's OOM killer has killed something in this cgroup, even if it was removed since.</summary>
+    public bool OomKilled => _oomKillSeen || (_oomKillSeen = ReadOomKilled());
+
+    private bool ReadOomKilled()
     {
-        get
+        var file = mode == CgroupMode.V1 ? "memory.oom_control" : "memory.events";
+        var dir = Dir("memory");
+        try
         {
-            var file = mode == CgroupMode.V1 ? "memory.oom_control" : "memory.events";
-            var dir = Dir("memory");
             if (dir is null || !File.Exists(Path.Combine(dir, file)))
             {
                 return false;
@@ -165,8 +171,12 @@ internal sealed class SandboxCgroup(CgroupMode mode, IReadOnlyList<string> direc
                     return count > 0;
                 }
             }
-            return false;
         }
+        catch (IOException)
+        {
+            // Removed between the check and the read.
+        }
+        return false;
     }
 
     /// <summary>SIGKILLs every process in the cgroup until none is left, then removes it.</summary>
@@ -191,6 +201,7 @@ internal sealed class SandboxCgroup(CgroupMode mode, IReadOnlyList<string> direc
             }
             Thread.Sleep(round < 10 ? 1 : 10);
         }
+        _ = OomKilled;
         foreach (var dir in directories)
         {
             for (int attempt = 0; attempt < 100 && Directory.Exists(dir); attempt++)

@@ -12,7 +12,8 @@ internal sealed class RuntimeFiles
 {
     public const string RunnerResourceName = "vivarium_runner.py";
 
-    private RuntimeFiles(string directory)
+    // Internal, not private: the argv golden test names runtime files without preparing them.
+    internal RuntimeFiles(string directory)
     {
         Directory = directory;
     }

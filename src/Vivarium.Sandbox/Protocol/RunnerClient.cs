@@ -124,6 +124,18 @@ public sealed partial class RunnerClient : IAsyncDisposable
         SendAsync(writer => writer.WriteString("type", "interrupt"), cancellationToken);
 
     /// <summary>
+    /// Asks the runner to raise KeyboardInterrupt in one execution. Unlike the untargeted form,
+    /// this also works when it overtakes the execute request: the runner remembers it and the
+    /// cell is interrupted as it starts, so the state is kept.
+    /// </summary>
+    public Task InterruptAsync(string executionId, CancellationToken cancellationToken) =>
+        SendAsync(writer =>
+        {
+            writer.WriteString("type", "interrupt");
+            writer.WriteString("execution", executionId);
+        }, cancellationToken);
+
+    /// <summary>
     /// Sends a request answered by one <c>reply</c> (read_file, write_file, list_files,
     /// delete_file, set_env) and waits for it. The runner serves these on its control thread,
     /// so they are answered even while a cell runs.
@@ -227,6 +239,12 @@ public sealed partial class RunnerClient : IAsyncDisposable
         catch (Exception e) when (e is IOException or ObjectDisposedException)
         {
             closed = new RunnerChannelClosed(false, "the runner's channel failed");
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong, the channel must end: a read loop that died silently would
+            // leave the running execution and every file request waiting forever.
+            closed = new RunnerChannelClosed(true, $"the runner's messages could not be handled: {e.Message}");
         }
         Close(closed);
     }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Vivarium.Sandbox.Protocol;
 
@@ -24,6 +25,14 @@ public static class RunnerMessageParser
     /// <exception cref="ProtocolViolationException">Malformed JSON or a field of the wrong shape.</exception>
     public static RunnerMessage? Parse(ReadOnlyMemory<byte> frame)
     {
+        // JsonDocument does not check the text inside strings: invalid UTF-8, or an escaped
+        // lone surrogate ("\ud800"), only fails when a string is read, as an
+        // InvalidOperationException far from here (in the engine, rendering a summary). User
+        // code shares the runner's process and can forge frames, so both are refused now.
+        if (!Utf8.IsValid(frame.Span))
+        {
+            throw new ProtocolViolationException("a frame is not valid UTF-8");
+        }
         JsonDocument document;
         try
         {
@@ -39,6 +48,10 @@ public static class RunnerMessageParser
             if (root.ValueKind != JsonValueKind.Object)
             {
                 throw new ProtocolViolationException("a frame is not a JSON object");
+            }
+            if (MayHoldSurrogateEscape(frame.Span))
+            {
+                RequireValidStrings(root);
             }
             var parent = OptionalString(root, "parent", MaxIdLength);
             RunnerMessage? message = RequiredString(root, "type", 64) switch
@@ -62,6 +75,52 @@ public static class RunnerMessageParser
                 _ => null,
             };
             return message is null ? null : message with { Parent = parent };
+        }
+    }
+
+    // Python's json module escapes surrogates only when they are unpaired, or when asked
+    // to escape all non-ASCII; either way a frame without "\uD8".."\uDF" cannot hold a bad one.
+    private static bool MayHoldSurrogateEscape(ReadOnlySpan<byte> frame)
+    {
+        for (int i = frame.IndexOf("\\u"u8); i >= 0 && i + 3 < frame.Length; )
+        {
+            if (frame[i + 2] is (byte)'d' or (byte)'D' && frame[i + 3] is >= (byte)'8' and <= (byte)'9' or >= (byte)'a' and <= (byte)'f' or >= (byte)'A' and <= (byte)'F')
+            {
+                return true;
+            }
+            int next = frame[(i + 2)..].IndexOf("\\u"u8);
+            i = next < 0 ? -1 : i + 2 + next;
+        }
+        return false;
+    }
+
+    private static void RequireValidStrings(JsonElement element)
+    {
+        try
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.String:
+                    _ = element.GetString();
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var item in element.EnumerateArray())
+                    {
+                        RequireValidStrings(item);
+                    }
+                    break;
+                case JsonValueKind.Object:
+                    foreach (var property in element.EnumerateObject())
+                    {
+                        _ = property.Name;
+                        RequireValidStrings(property.Value);
+                    }
+                    break;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            throw new ProtocolViolationException("a frame holds a string that is not valid Unicode (an unpaired surrogate)");
         }
     }
 

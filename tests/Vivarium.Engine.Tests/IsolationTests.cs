@@ -1,0 +1,224 @@
+using System.IO.Pipes;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Vivarium.Engine.Executions;
+using Vivarium.Engine.Sessions;
+using Vivarium.Sandbox;
+
+namespace Vivarium.Engine.Tests;
+
+/// <summary>What a sandbox cannot reach: the network, other sessions, the server's environment.</summary>
+[Collection("Engine")]
+public sealed class IsolationTests(EngineFixture engine)
+{
+    [Fact]
+    public async Task Socket_ConnectToOutsideAddress_FailsUnreachable()
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        // 192.0.2.1 is TEST-NET-1 (RFC 5737): no real host, should isolation ever break.
+        var stdout = await lease.RunOkAsync("""
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(3)
+            try:
+                s.connect(('192.0.2.1', 53))
+                print('CONNECTED')
+            except OSError as e:
+                print(type(e).__name__, e.errno)
+            print(sorted(name for _, name in socket.if_nameindex()))
+            """);
+
+        Assert.DoesNotContain("CONNECTED", stdout);
+        // ENETUNREACH: there is no interface but loopback, so nothing can leave.
+        Assert.Contains("OSError 101", stdout);
+        Assert.Contains("['lo']", stdout);
+    }
+
+    [Fact]
+    public async Task Socket_ConnectToHostLoopbackPort_IsRefusedInsideTheSandbox()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        await using var lease = await engine.NewSessionAsync();
+
+        var stdout = await lease.RunOkAsync($$"""
+            import socket
+            try:
+                socket.create_connection(('127.0.0.1', {{port}}), timeout=3)
+                print('CONNECTED')
+            except OSError as e:
+                print(type(e).__name__)
+            """);
+
+        Assert.Equal("ConnectionRefusedError\n", stdout);
+        Assert.False(listener.Pending(), "the host's listener saw a connection from the sandbox");
+    }
+
+    [Fact]
+    public async Task Dns_LookupOfPublicName_Fails()
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        var stdout = await lease.RunOkAsync("""
+            import socket
+            try:
+                print(socket.getaddrinfo('example.com', 80))
+            except socket.gaierror as e:
+                print('gaierror')
+            """);
+
+        Assert.Equal("gaierror\n", stdout);
+    }
+
+    [Fact]
+    public async Task Session_CannotReadAnotherSessionsFiles()
+    {
+        await using var a = await engine.NewSessionAsync();
+        await using var b = await engine.NewSessionAsync();
+        var secret = "secret-" + Guid.NewGuid().ToString("N");
+        await a.RunOkAsync($"open('{secret}.txt', 'w').write('{secret}')");
+        var hostPath = Path.Combine(a.Session.Workspace.HostPath, secret + ".txt");
+        Assert.True(File.Exists(hostPath), "the secret is where the test looks for it");
+
+        var stdout = await b.RunOkAsync($$"""
+            import os
+            found = []
+            for top in ['/home', '/tmp', '/var', '/srv', '/opt', '/root', '/mnt', '/media', '/run', '/work', '/etc']:
+                for root, dirs, files in os.walk(top):
+                    found += [os.path.join(root, f) for f in files if '{{secret}}' in f]
+            print('found', found)
+            for path in [{{JsonSerializer.Serialize(hostPath)}}, {{JsonSerializer.Serialize(a.Session.Workspace.HostPath)}}]:
+                try:
+                    print('listed' if os.path.isdir(path) and os.listdir(path) is not None else open(path).read())
+                except OSError as e:
+                    print(type(e).__name__)
+            """);
+
+        Assert.Equal("found []\nFileNotFoundError\nFileNotFoundError\n", stdout);
+    }
+
+    [Fact]
+    public async Task Session_CannotSeeAnotherSessionsProcesses()
+    {
+        await using var a = await engine.NewSessionAsync();
+        await using var b = await engine.NewSessionAsync();
+        await a.RunOkAsync("import subprocess\nsleeper = subprocess.Popen(['/bin/sleep', '4242'])");
+
+        var stdout = await b.RunOkAsync("""
+            import os
+            pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+            cmdlines = [open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\0', b' ').decode() for p in pids]
+            print(len(pids))
+            print('4242' in ' '.join(cmdlines))
+            print(os.getpid() in pids)
+            """);
+
+        var lines = stdout.Split('\n');
+        Assert.True(int.Parse(lines[0], System.Globalization.CultureInfo.InvariantCulture) <= 3, $"session B sees {lines[0]} processes");
+        Assert.Equal("False", lines[1]);
+        Assert.Equal("True", lines[2]);
+        var own = await a.RunAsync("sleeper.poll() is None");
+        Assert.Equal("True", own.Result!["text/plain"].GetString());
+    }
+
+    [Theory]
+    [InlineData("b'{\"type\": \"stream\", \"name\": \"stdout\", \"text\": \"\\xff\\xfe\"}'")]
+    [InlineData("b'{\"type\": \"stream\", \"name\": \"stdout\", \"text\": \"\\\\ud800\"}'")]
+    [InlineData("b'[]'")]
+    public async Task Execute_CodeForgesABadFrame_SandboxIsReplacedAndTheHostUnharmed(string payload)
+    {
+        await using var lease = await engine.NewSessionAsync();
+        await lease.RunOkAsync("open('kept.txt', 'w').write('x')");
+
+        // User code shares the runner's process: it can find the protocol's write end (the one
+        // write-only pipe besides fds 1 and 2) and write whatever it likes there.
+        var execution = await lease.RunAsync($$"""
+            import os, struct
+            def write_only(fd):
+                return int(open(f'/proc/self/fdinfo/{fd}').read().split('flags:')[1].split()[0], 8) & 3 == 1
+            fds = [int(fd) for fd in os.listdir('/proc/self/fd')]
+            channel = [fd for fd in fds if fd > 2 and os.path.exists(f'/proc/self/fd/{fd}') and 'pipe:' in os.readlink(f'/proc/self/fd/{fd}') and write_only(fd)]
+            assert len(channel) == 1, channel
+            forged = {{payload}}
+            os.write(channel[0], struct.pack('>I', len(forged)) + forged)
+            import time
+            time.sleep(30)
+            """, TimeSpan.FromSeconds(20));
+
+        Assert.True(execution.Status == ExecutionStatus.Crashed, $"{execution.Status}: {execution.Summary}");
+        Assert.Contains("protocol", execution.Error!.Value);
+        var after = await lease.RunAsync("open('kept.txt').read()");
+        Assert.Equal("'x'", after.Result!["text/plain"].GetString());
+    }
+
+    [Fact]
+    public async Task Sandbox_DescriptorInheritedByTheServer_DoesNotReachIt()
+    {
+        // An inheritable pipe has no FD_CLOEXEC, like a descriptor the server got from its parent.
+        using var pipe = new AnonymousPipeServerStream(PipeDirection.Out, HandleInheritability.Inheritable);
+        var fd = (int)pipe.ClientSafePipeHandle.DangerousGetHandle();
+        var inode = new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        Assert.StartsWith("pipe:", inode);
+        // Custom limits skip the pool, so this sandbox starts now, after the pipe exists.
+        await using var lease = await engine.NewSessionAsync(new SessionCreateOptions { Limits = new SandboxLimits { MaxProcesses = 63 } });
+
+        var stdout = await lease.RunOkAsync("""
+            import os
+            targets = {}
+            for fd in os.listdir('/proc/self/fd'):
+                try:
+                    targets[int(fd)] = os.readlink(f'/proc/self/fd/{fd}')
+                except OSError:
+                    pass
+            print(sorted(set(t for t in targets.values() if t.startswith('pipe:'))))
+            """);
+
+        Assert.DoesNotContain(inode!, stdout, StringComparison.Ordinal);
+        // The runner's own: the protocol's two ends and the stdout and stderr pipes.
+        Assert.Equal(3, stdout.Count(c => c == ','));
+    }
+
+    [Fact]
+    public async Task Sandbox_Environment_HoldsNoneOfTheServersVariables()
+    {
+        Assert.Equal(engine.CanaryValue, Environment.GetEnvironmentVariable(EngineFixture.CanaryName));
+        await using var lease = await engine.NewSessionAsync();
+
+        var execution = await lease.RunAsync("""
+            import os, json, glob
+            environs = {}
+            for path in glob.glob('/proc/[0-9]*/environ'):
+                try:
+                    environs[path] = open(path, 'rb').read().decode('utf-8', 'replace')
+                except OSError as e:
+                    environs[path] = type(e).__name__
+            print(json.dumps({'env': dict(os.environ), 'proc': environs}))
+            """);
+
+        Assert.Equal(ExecutionStatus.Ok, execution.Status);
+        var text = execution.Stdout;
+        Assert.DoesNotContain(engine.CanaryValue, text);
+        Assert.DoesNotContain(EngineFixture.CanaryName, text);
+        Assert.DoesNotContain("DOTNET", text);
+        Assert.DoesNotContain("pyenv", text);
+        using var doc = JsonDocument.Parse(text);
+        var env = doc.RootElement.GetProperty("env").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString());
+        Assert.Equal("/home/user", env["HOME"]);
+        Assert.Equal("/usr/local/bin:/usr/bin:/bin", env["PATH"]);
+        var allowed = new HashSet<string>
+        {
+            "HOME", "PATH", "LANG", "PYTHONDONTWRITEBYTECODE", "MPLCONFIGDIR", "MPLBACKEND", "XDG_CACHE_HOME",
+            "IPYTHONDIR", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+            // Set by bwrap (--chdir), Python or IPython themselves once running.
+            "PWD", "TERM", "CLICOLOR", "PAGER", "GIT_PAGER",
+        };
+        Assert.DoesNotContain(env.Keys, k => !allowed.Contains(k));
+        // bwrap (pid 1) was started with an empty environment; the start-up shell adds only PWD.
+        var pid1 = doc.RootElement.GetProperty("proc").GetProperty("/proc/1/environ").GetString()!;
+        var pid1Names = pid1.Split('\0', StringSplitOptions.RemoveEmptyEntries).Select(v => v.Split('=')[0]);
+        Assert.True(pid1 == "PermissionError" || pid1Names.All(n => n == "PWD"), $"pid 1's environment: {pid1.Replace('\0', ' ')}");
+    }
+}
