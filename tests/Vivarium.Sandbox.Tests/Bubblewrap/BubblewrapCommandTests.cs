@@ -39,12 +39,13 @@ public sealed class BubblewrapCommandTests
 
         string[] expected =
         [
-            "-c", "while [ \"$1\" != \"--\" ]; do echo $$ > \"$1\" || exit 125; shift; done; shift; exec \"$@\" ", "vivarium-sandbox",
+            "-c", "filter=$1; shift; while [ \"$1\" != \"--\" ]; do echo $$ > \"$1\" || exit 125; shift; done; shift; exec \"$@\" 9<\"$filter\" ", "vivarium-sandbox",
+            "/nonexistent/vivarium/runtime/seccomp.bpf",
             .. CgroupJoinFiles, "--",
             "/usr/bin/setpriv", "--reuid=200007", "--regid=200007", "--clear-groups", "--",
             "/usr/bin/bwrap",
             "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", "--uid", "1000", "--gid", "1000", "--hostname", "sandbox",
+            "--cap-drop", "ALL", "--seccomp", "9", "--uid", "1000", "--gid", "1000", "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
@@ -108,8 +109,10 @@ public sealed class BubblewrapCommandTests
         Assert.Contains("--clear-groups", args[setpriv..bwrap]);
         // The environment is set after it was cleared, never before.
         Assert.True(bwrapArgs.IndexOf("--clearenv") < bwrapArgs.IndexOf("--setenv"));
-        // The cgroups are joined before any of that runs.
-        Assert.Equal(CgroupJoinFiles, args[3..6]);
+        // The seccomp filter is opened (as fd 9) and the cgroups joined before any of that runs.
+        Assert.Equal("/nonexistent/vivarium/runtime/seccomp.bpf", args[3]);
+        Assert.Equal("9", bwrapArgs[bwrapArgs.IndexOf("--seccomp") + 1]);
+        Assert.Equal(CgroupJoinFiles, args[4..7]);
     }
 
     [Fact]
