@@ -15,7 +15,7 @@ public sealed class LocalEngineTests
             Assert.StartsWith("/tmp/vivarium-cli-", stateDirectory, StringComparison.Ordinal);
             await engine.CreateSessionAsync(CancellationToken.None);
             // The backend's parent cgroup exists while the engine runs (so the name the cleanup uses is the real one).
-            Assert.Contains(InstanceCgroups.DirectoriesFor(stateDirectory), Directory.Exists);
+            Assert.Contains(Vivarium.Sandbox.Bubblewrap.BubblewrapBackend.InstanceCgroupDirectories(stateDirectory), Directory.Exists);
 
             var mine = Stat(Environment.ProcessId);
             var sandboxes = Directory.EnumerateDirectories("/proc")
@@ -27,7 +27,7 @@ public sealed class LocalEngineTests
             Assert.All(sandboxes, s => Assert.NotEqual(mine!.SessionId, s!.SessionId));
         }
         Assert.False(Directory.Exists(stateDirectory), "the private state directory is deleted with the engine");
-        Assert.All(InstanceCgroups.DirectoriesFor(stateDirectory), d => Assert.False(Directory.Exists(d), $"{d} is left behind"));
+        Assert.All(Vivarium.Sandbox.Bubblewrap.BubblewrapBackend.InstanceCgroupDirectories(stateDirectory), d => Assert.False(Directory.Exists(d), $"{d} is left behind"));
     }
 
     private sealed record ProcessStat(string Command, int ParentPid, int SessionId);

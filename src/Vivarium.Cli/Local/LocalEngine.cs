@@ -7,7 +7,6 @@ using Microsoft.Extensions.Logging;
 using Vivarium.Engine;
 using Vivarium.Engine.Pool;
 using Vivarium.Engine.Sessions;
-using Vivarium.Sandbox.Bubblewrap;
 
 namespace Vivarium.Cli.Local;
 
@@ -52,10 +51,8 @@ internal sealed class LocalEngine : IAsyncDisposable
         // The same environment variables a server reads (Vivarium__Sandbox__MemoryLimitBytes=…),
         // then what makes this engine a private, pool-less one.
         builder.Configuration.AddEnvironmentVariables();
-        var setpriv = builder.Configuration[$"{BubblewrapOptions.SectionName}:{nameof(BubblewrapOptions.SetprivPath)}"] ?? new BubblewrapOptions().SetprivPath;
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
-            [$"{BubblewrapOptions.SectionName}:{nameof(BubblewrapOptions.SetprivPath)}"] = NewSessionWrapper.Create(stateDirectory, setpriv),
             ["Vivarium:Sandbox:StateDirectory"] = stateDirectory,
             ["Vivarium:Pool:Size"] = "0",
             ["Vivarium:Execution:MaxTimeout"] = Max(maxTimeout, new ExecutionOptions().MaxTimeout).ToString("c", CultureInfo.InvariantCulture),
@@ -99,7 +96,6 @@ internal sealed class LocalEngine : IAsyncDisposable
         finally
         {
             _host.Dispose();
-            InstanceCgroups.RemoveFor(StateDirectory);
             DeleteStateDirectory();
         }
     }

@@ -245,10 +245,15 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
         return sandbox;
     }
 
-    /// <summary>Releases the state-directory lock and the launcher thread.</summary>
+    /// <summary>The parent cgroups a backend on <paramref name="stateDirectory"/> uses (for doctor and tests).</summary>
+    public static IReadOnlyList<string> InstanceCgroupDirectories(string stateDirectory) =>
+        CgroupHierarchy.InstanceDirectories(InstanceName(Path.GetFullPath(stateDirectory)));
+
+    /// <summary>Releases the state-directory lock and the launcher thread, and removes the instance's cgroups.</summary>
     public void Dispose()
     {
         _launcher.Dispose();
+        _cgroups?.RemoveInstance();
         _lock?.Dispose();
         _initLock.Dispose();
     }

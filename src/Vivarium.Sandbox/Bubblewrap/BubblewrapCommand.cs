@@ -17,7 +17,8 @@ internal sealed record SandboxLaunchPlan(
 /// </summary>
 /// <remarks>
 /// The chain is: <c>/bin/sh</c> joins the cgroups (as root, before anything of the user's
-/// runs) and opens the seccomp filter → <c>setpriv</c> drops to the workspace's unprivileged host uid → <c>bwrap</c>
+/// runs) and opens the seccomp filter → <c>setsid</c> gives it a session of its own →
+/// <c>setpriv</c> drops to the workspace's unprivileged host uid → <c>bwrap</c>
 /// builds the namespaces and the filesystem → <c>python3</c> runs the runner as uid 1000.
 /// Each step execs the next, so the process the server holds is the sandbox's root.
 /// </remarks>
@@ -54,7 +55,8 @@ internal static class BubblewrapCommand
         // Drop root before bubblewrap runs: it then needs only an unprivileged user namespace,
         // and everything the sandbox writes belongs to this workspace's own host uid.
         var uid = plan.Workspace.HostUid.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        args.AddRange([o.SetprivPath, $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "--"]);
+        // setsid execs in place (the chain is never a process-group leader): a session of its own.
+        args.AddRange([o.SetsidPath, o.SetprivPath, $"--reuid={uid}", $"--regid={uid}", "--clear-groups", "--"]);
 
         args.AddRange([
             o.BwrapPath,

@@ -22,6 +22,13 @@ public sealed class BubblewrapOptions
     [Required]
     public string PythonPath { get; set; } = "/usr/bin/python3";
 
+    /// <summary>
+    /// Puts each sandbox in a session of its own, so a Ctrl+C in the server's terminal (sent to
+    /// its whole process group) interrupts the server, not every sandbox at once.
+    /// </summary>
+    [Required]
+    public string SetsidPath { get; set; } = "/usr/bin/setsid";
+
     /// <summary>Drops bubblewrap to an unprivileged host uid before it starts (needs setpriv).</summary>
     [Required]
     public string SetprivPath { get; set; } = "/usr/bin/setpriv";

@@ -104,6 +104,30 @@ internal sealed class CgroupHierarchy
         }
     }
 
+    /// <summary>The instance's parent cgroup directories (existing or not).</summary>
+    public static IReadOnlyList<string> InstanceDirectories(string instance) =>
+        [.. V1Controllers.Select(c => Path.Combine(Root, c, instance)), Path.Combine(Root, instance)];
+
+    /// <summary>
+    /// Removes the instance's parent cgroups once its sandboxes are gone. Without this, a server
+    /// started on a fresh state directory (every test run, every CLI run) leaves three empty
+    /// cgroups behind, which no later start would sweep.
+    /// </summary>
+    public void RemoveInstance()
+    {
+        SweepOrphans();
+        foreach (var directory in InstanceDirectories(_instance).Where(Directory.Exists))
+        {
+            try
+            {
+                Directory.Delete(directory); // rmdir: refused while tasks or children remain
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
     /// <summary>Kills and removes every sandbox cgroup left under this instance by an earlier run.</summary>
     public int SweepOrphans()
     {

@@ -42,7 +42,7 @@ public sealed class BubblewrapCommandTests
             "-c", "filter=$1; shift; while [ \"$1\" != \"--\" ]; do echo $$ > \"$1\" || exit 125; shift; done; shift; exec \"$@\" 9<\"$filter\" ", "vivarium-sandbox",
             "/nonexistent/vivarium/runtime/seccomp.bpf",
             .. CgroupJoinFiles, "--",
-            "/usr/bin/setpriv", "--reuid=200007", "--regid=200007", "--clear-groups", "--",
+            "/usr/bin/setsid", "/usr/bin/setpriv", "--reuid=200007", "--regid=200007", "--clear-groups", "--",
             "/usr/bin/bwrap",
             "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
             "--cap-drop", "ALL", "--seccomp", "9", "--uid", "1000", "--gid", "1000", "--hostname", "sandbox",
