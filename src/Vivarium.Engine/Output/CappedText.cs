@@ -15,7 +15,7 @@ public sealed class CappedText(int headChars, int tailChars)
     public long TotalChars { get; private set; }
 
     /// <summary>True once anything had to be elided.</summary>
-    public bool Truncated => TotalChars > _head.Length + _tail.Length;
+    public bool Truncated => TotalChars > _head.Length + Math.Min(_tail.Length, tailChars);
 
     /// <summary>Adds text; returns the part that went into the head (what may be streamed live).</summary>
     public string Append(string text)
