@@ -123,15 +123,26 @@ class StreamForwarder(threading.Thread):
 
     The lock makes drain() exact: whatever was written to the fd before
     drain() was called is sent before drain() returns.
+
+    Per cell, at most max_bytes are forwarded; past that the pipe is still
+    read (so the writer never blocks) but only the last TAIL_BYTES are kept,
+    and finish() sends them with a note. A flood of output thus costs neither
+    the channel nor the host more than a bounded amount.
     """
 
-    def __init__(self, name, read_fd, session):
+    TAIL_BYTES = 8 * 1024  # below the host's own tail (20k characters), so the note survives it
+
+    def __init__(self, name, read_fd, session, max_bytes):
         super().__init__(name=f"forward-{name}", daemon=True)
         self.stream_name = name
         self.fd = read_fd
         self.session = session
+        self.max_bytes = max_bytes
         self.lock = threading.Lock()
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.sent = 0
+        self.dropped = 0
+        self.tail = bytearray()
         os.set_blocking(read_fd, False)
 
     def run(self):
@@ -144,6 +155,26 @@ class StreamForwarder(threading.Thread):
         with self.lock:
             self._pump()
 
+    def begin(self):
+        """Starts a cell's budget."""
+        with self.lock:
+            self._pump()
+            self.sent = 0
+            self.dropped = 0
+            self.tail = bytearray()
+
+    def finish(self):
+        """Drains, and if the cell went over its budget, sends the kept tail with a note."""
+        with self.lock:
+            self._pump()
+            if self.dropped:
+                tail = bytes(self.tail).decode("utf-8", "replace")
+                omitted = self.dropped - len(self.tail)
+                self._send(f"\n[... {omitted:,} bytes of {self.stream_name} not sent: over the limit of "
+                           f"{self.max_bytes:,} bytes per execution ...]\n{tail}")
+                self.dropped = 0
+                self.tail = bytearray()
+
     def _pump(self):
         while True:
             try:
@@ -152,10 +183,20 @@ class StreamForwarder(threading.Thread):
                 return
             if not data:
                 return
-            text = self.decoder.decode(data)
-            if text:
-                self.session.channel.send("stream", parent=self.session.parent,
-                                          name=self.stream_name, text=text)
+            room = self.max_bytes - self.sent
+            if room > 0:
+                self.sent += min(room, len(data))
+                text = self.decoder.decode(data[:room])
+                if text:
+                    self._send(text)
+                data = data[room:]
+            if data:
+                self.dropped += len(data)
+                self.tail += data
+                del self.tail[:-self.TAIL_BYTES]
+
+    def _send(self, text):
+        self.session.channel.send("stream", parent=self.session.parent, name=self.stream_name, text=text)
 
 
 # --------------------------------------------------------------------------
@@ -413,7 +454,7 @@ class Session:
             read_end, write_end = os.pipe()
             os.dup2(write_end, fd)
             os.close(write_end)
-            self.forwarders.append(StreamForwarder(name, read_end, self))
+            self.forwarders.append(StreamForwarder(name, read_end, self, int(self.config.get("max_stream_bytes", 8 * 1024 * 1024))))
         sys.stdin = open(os.devnull, "r")
         # write_through keeps Python's prints in order with writes made
         # straight to the fd (os.system, C extensions, subprocesses).
@@ -551,6 +592,8 @@ class Session:
         self.last_error = None
         before = snapshot_workspace()
         status = "ok"
+        for forwarder in self.forwarders:
+            forwarder.begin()
         with self.state_lock:
             self.parent = msg.get("id")
             interrupted_before_start = self.interrupt_for is not None and self.interrupt_for == self.parent
@@ -574,6 +617,8 @@ class Session:
                                "user_traceback": "KeyboardInterrupt"}
             self.channel.send("error", parent=self.parent, **self.last_error)
         self.flush_output()
+        for forwarder in self.forwarders:
+            forwarder.finish()
         if status == "error" and os.getpid() == RUNNER_PID:
             self.stop_runaway_processes()
         files = diff_snapshots(before, snapshot_workspace())

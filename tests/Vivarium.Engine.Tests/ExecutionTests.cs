@@ -173,6 +173,23 @@ public sealed class ExecutionTests(EngineFixture engine)
     }
 
     [Fact]
+    public async Task Execute_OutputFloodPastTheSandboxBudget_EndsWithTheRealTailAndANote()
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        // 64 MB through fd 1, past the runner's 8 MiB budget: the channel carries only the
+        // budget and a kept tail, and the code still finishes.
+        var execution = await lease.RunAsync("import os\nchunk = b'y' * 65536\nfor _ in range(1024): os.write(1, chunk)\nprint('THE END')");
+
+        Assert.Equal(ExecutionStatus.Ok, execution.Status);
+        Assert.True(execution.StdoutTruncated);
+        Assert.StartsWith("yyyy", execution.Stdout);
+        Assert.EndsWith("THE END\n", execution.Stdout);
+        Assert.Contains("bytes of stdout not sent", execution.Stdout);
+        Assert.True(execution.Stdout.Length < 130_000);
+    }
+
+    [Fact]
     public async Task Execute_InvalidUtf8OnFd1_IsReplacedNotFatal()
     {
         await using var lease = await engine.NewSessionAsync();

@@ -142,6 +142,7 @@ internal static class BubblewrapCommand
         ["preload"] = o.Preload,
         ["report_packages"] = o.ReportedPackages,
         ["max_display_bytes"] = o.MaxDisplayBytes,
+        ["max_stream_bytes"] = o.MaxStreamBytes,
         ["max_file_bytes"] = o.MaxTransferFileBytes,
         ["rlimits"] = new Dictionary<string, long>
         {

@@ -105,6 +105,13 @@ public sealed class BubblewrapOptions
     [Range(1024, 256 * 1024 * 1024)]
     public int MaxDisplayBytes { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// Bytes of stdout (and, separately, stderr) a sandbox forwards per execution; past that it
+    /// keeps only the last 8 KiB and says how much it dropped. Bounds what a flood costs the channel.
+    /// </summary>
+    [Range(64 * 1024, 1024L * 1024 * 1024)]
+    public int MaxStreamBytes { get; set; } = 8 * 1024 * 1024;
+
     /// <summary>Largest file moved through the files API in one piece.</summary>
     [Range(1024, 1024L * 1024 * 1024)]
     public int MaxTransferFileBytes { get; set; } = 100 * 1024 * 1024;
