@@ -3,7 +3,7 @@ using Vivarium.Engine.Executions;
 
 namespace Vivarium.Engine.Tests;
 
-/// <summary>What a cell produces: values, rich outputs, errors. One session serves the whole class's tests where state does not matter.</summary>
+/// <summary>What a cell produces: values, rich outputs, errors, output streams. Each test has its own session, so none depends on another.</summary>
 [Collection("Engine")]
 public sealed class ExecutionTests(EngineFixture engine)
 {
