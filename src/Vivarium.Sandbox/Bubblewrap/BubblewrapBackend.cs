@@ -199,9 +199,10 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
         return sandbox;
     }
 
-    /// <summary>Releases the state-directory lock and the launcher thread.</summary>
+    /// <summary>Releases the state-directory lock, the launcher thread and the instance's empty parent cgroups.</summary>
     public void Dispose()
     {
+        _cgroups?.RemoveInstanceIfEmpty();
         _launcher.Dispose();
         _lock?.Dispose();
         _initLock.Dispose();

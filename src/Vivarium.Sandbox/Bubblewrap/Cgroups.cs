@@ -104,15 +104,35 @@ internal sealed class CgroupHierarchy
         }
     }
 
+    private string[] InstanceDirectories => Mode switch
+    {
+        CgroupMode.V1 => V1Controllers.Select(c => Path.Combine(Root, c, _instance)).ToArray(),
+        CgroupMode.V2 => [Path.Combine(Root, _instance)],
+        _ => [],
+    };
+
+    /// <summary>
+    /// Removes the instance's parent cgroups if no sandbox is left in them, so servers and test
+    /// runs with state directories of their own do not leave one empty parent each behind.
+    /// </summary>
+    public void RemoveInstanceIfEmpty()
+    {
+        foreach (var dir in InstanceDirectories)
+        {
+            try
+            {
+                Directory.Delete(dir); // rmdir: refused while a sandbox's cgroup is inside
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
     /// <summary>Kills and removes every sandbox cgroup left under this instance by an earlier run.</summary>
     public int SweepOrphans()
     {
-        var parents = Mode switch
-        {
-            CgroupMode.V1 => V1Controllers.Select(c => Path.Combine(Root, c, _instance)).ToArray(),
-            CgroupMode.V2 => [Path.Combine(Root, _instance)],
-            _ => [],
-        };
+        var parents = InstanceDirectories;
         var names = parents.Where(Directory.Exists)
             .SelectMany(p => Directory.EnumerateDirectories(p).Select(Path.GetFileName))
             .Distinct()
