@@ -359,6 +359,8 @@ def build_shell(session):
             pass
 
         def write_format_data(self, format_dict, md_dict=None):
+            if session.parent is None:
+                return  # the warm-up cell's value: no execution to send it to
             session.flush_output()
             session.channel.send("execute_result", parent=session.parent,
                                  execution_count=self.shell.execution_count,
@@ -504,6 +506,11 @@ class Session:
                 __import__(module)
             except Exception:  # a missing optional package must not stop the sandbox
                 pass
+        # The first cell that shows a value pays 5-15 ms to set IPython's formatters up. Pay it
+        # here, while the sandbox waits in the pool, not in the user's first request. The
+        # cell is not counted, and flush() forgets its value (_ and Out).
+        self.shell.run_cell("0", store_history=False)
+        self.shell.displayhook.flush()
         signal.signal(signal.SIGINT, self._on_sigint)
 
     def _on_sigint(self, signum, frame):
