@@ -9,15 +9,21 @@ using Vivarium.Engine;
 using Vivarium.Engine.Executions;
 using Vivarium.Engine.Pool;
 using Vivarium.Engine.Sessions;
+using Vivarium.Bench;
 
 // Measures the engine directly, no HTTP in front, so the figures compare with the peers'
 // in docs (Jupyter kernel, fresh process, Pyodide), which were taken the same way.
 //
 //   dotnet run -c Release --project bench/Vivarium.Bench -- engine [--runs N] [--json PATH]
+//   dotnet run -c Release --project bench/Vivarium.Bench -- http   [--runs N] [--json PATH]
 
+if (args.Length > 0 && args[0] == "http")
+{
+    return await Vivarium.Bench.HttpBenchmark.RunAsync(args[1..]);
+}
 if (args.Length == 0 || args[0] != "engine")
 {
-    Console.Error.WriteLine("usage: Vivarium.Bench engine [--runs N] [--json PATH]");
+    Console.Error.WriteLine("usage: Vivarium.Bench engine|http [--runs N] [--json PATH]");
     return 2;
 }
 int runs = 100;
@@ -65,7 +71,7 @@ try
     var createAndFirst = new List<double>();
     for (int i = 0; i < runs; i++)
     {
-        await WaitForFullPoolAsync(pool);
+        await Measurements.WaitForFullPoolAsync(pool);
         var clock = Stopwatch.StartNew();
         var session = await sessions.CreateAsync("bench", null, CancellationToken.None);
         create.Add(clock.Elapsed.TotalMilliseconds);
@@ -74,12 +80,12 @@ try
         Check(first);
         await sessions.DeleteAsync("bench", session.Id);
     }
-    Report("session from the warm pool", create);
-    Report("W1  warm pool → result of `1+1`", createAndFirst);
+    Measurements.Report("session from the warm pool", create);
+    Measurements.Report("W1  warm pool → result of `1+1`", createAndFirst);
 
     // (b) `1+1` in a started session: the engine's round trip (frames, the runner's cell,
     // output shaping, summary). A few warm-up cells first, as a kernel would have had.
-    await WaitForFullPoolAsync(pool);
+    await Measurements.WaitForFullPoolAsync(pool);
     var warm = await sessions.CreateAsync("bench", null, CancellationToken.None);
     for (int i = 0; i < 5; i++)
     {
@@ -94,7 +100,7 @@ try
         Check(execution);
     }
     await sessions.DeleteAsync("bench", warm.Id);
-    Report("W2  `1+1` in a started session", roundTrip);
+    Measurements.Report("W2  `1+1` in a started session", roundTrip);
 
     if (jsonPath is not null)
     {
@@ -102,9 +108,9 @@ try
         await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["runs"] = runs,
-            ["session_from_pool_ms"] = Stats(create),
-            ["session_from_pool_then_one_plus_one_ms"] = Stats(createAndFirst),
-            ["one_plus_one_ms"] = Stats(roundTrip),
+            ["session_from_pool_ms"] = Measurements.Stats(create),
+            ["session_from_pool_then_one_plus_one_ms"] = Measurements.Stats(createAndFirst),
+            ["one_plus_one_ms"] = Measurements.Stats(roundTrip),
         }));
     }
     return 0;
@@ -121,37 +127,4 @@ static void Check(Execution execution)
     {
         throw new InvalidOperationException($"1+1 did not give 2: {execution.Summary}");
     }
-}
-
-static async Task WaitForFullPoolAsync(SandboxPool pool)
-{
-    var deadline = Stopwatch.StartNew();
-    while (pool.Available < pool.TargetSize)
-    {
-        if (deadline.Elapsed > TimeSpan.FromMinutes(2))
-        {
-            throw new TimeoutException($"the pool did not refill within 2 minutes: {pool.LastFailure}");
-        }
-        await Task.Delay(20);
-    }
-}
-
-static Dictionary<string, double> Stats(List<double> samples)
-{
-    var sorted = samples.Order().ToList();
-    double Percentile(double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
-    return new()
-    {
-        ["median"] = Math.Round(sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2, 3),
-        ["p95"] = Math.Round(Percentile(0.95), 3),
-        ["min"] = Math.Round(sorted[0], 3),
-        ["max"] = Math.Round(sorted[^1], 3),
-    };
-}
-
-static void Report(string name, List<double> samples)
-{
-    var s = Stats(samples);
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{name,-36} median {s["median"],8:0.000} ms   p95 {s["p95"],8:0.000} ms   min {s["min"],8:0.000} ms   (n={samples.Count})"));
 }
