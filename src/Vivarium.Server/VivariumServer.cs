@@ -8,6 +8,7 @@ using Vivarium.Server.Api;
 using Vivarium.Server.Auth;
 using Vivarium.Server.Errors;
 using Vivarium.Server.Operations;
+using Vivarium.Server.Playground;
 
 namespace Vivarium.Server;
 
@@ -108,6 +109,8 @@ public static partial class VivariumServer
                 : TypedResults.Problem(statusCode: http.Response.StatusCode);
             await result.ExecuteAsync(http);
         });
+        app.UseDefaultFiles(PlaygroundFiles.DefaultFilesOptions);
+        app.UseStaticFiles(PlaygroundFiles.StaticFileOptions);
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
