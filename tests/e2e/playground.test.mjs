@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { apiKey, baseUrl, openBrowser } from './lib/browser.mjs';
 import {
-  apiFile, dropFiles, openPlayground, runCell, screenshot, sessionId, startSession,
+  apiFile, dropFiles, openPlayground, request, runCell, screenshot, sessionId, startSession,
 } from './lib/playground.mjs';
 
 const SALES_CSV = [
@@ -41,7 +41,7 @@ describe('the web playground', () => {
   });
 
   test('the page is served at / with a strict Content-Security-Policy', async () => {
-    const response = await fetch(`${baseUrl}/`);
+    const response = await request('/');
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type'), /^text\/html/);
     const csp = response.headers.get('content-security-policy');
@@ -50,11 +50,27 @@ describe('the web playground', () => {
     assert.match(csp, /script-src 'self'(;|$)/, "scripts only from the server, none inline");
     assert.match(csp, /frame-ancestors 'none'/);
     assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
-    const html = await response.text();
+    const html = response.body.toString();
     assert.doesNotMatch(html, /https?:\/\/(?!127\.0\.0\.1)/, 'no absolute URL to anywhere else');
-    const script = await fetch(`${baseUrl}/js/main.js`);
+    const script = await request('/js/main.js');
     assert.match(script.headers.get('content-type'), /javascript/);
-    assert.equal((await fetch(`${baseUrl}/v1/sessions`)).status, 401, 'the API still needs a key');
+    assert.equal((await request('/v1/sessions')).status, 401, 'the API still needs a key');
+  });
+
+  test('a wrong key is refused with a message that says so', async () => {
+    await page.goto(baseUrl);
+    assert.ok(await page.isDisabled('#start-session'), 'no key, no session');
+    await page.fill('#api-key', 'not-the-key');
+    await page.click('#key-form button[type=submit]');
+    await page.click('#start-session');
+    await page.locator('#alert').waitFor();
+    assert.match(await page.textContent('#alert-text'), /refused the API key/);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'api-key', 'focus goes to the key');
+    await page.click('#alert-close');
+    assert.equal(await page.textContent('#session-state'), 'No session');
+    await page.click('#forget-key');
+    assert.equal(await page.evaluate(() => localStorage.getItem('vivarium.apiKey')), null);
+    assert.equal(await page.inputValue('#api-key'), '');
   });
 
   test('empty state: the key is saved, a session starts and shows its idle countdown', async () => {
@@ -386,8 +402,7 @@ describe('the web playground', () => {
     await page.click('#end-session');
     await page.locator('.divider', { hasText: 'Session ended' }).waitFor();
     assert.equal(await page.textContent('#session-state'), 'No session');
-    const response = await fetch(`${baseUrl}/v1/sessions/${id}`, { headers: { Authorization: `Bearer ${apiKey}` } });
-    assert.equal(response.status, 404);
+    assert.equal((await request(`/v1/sessions/${id}`, { key: apiKey })).status, 404);
   });
 
   test('no request went anywhere but the server under test', () => {

@@ -11,6 +11,9 @@ const screenshotDir = process.env.SCREENSHOT_DIR
 /** Opens the page and saves the API key through the key form. */
 export async function openPlayground(page) {
   await page.goto(baseUrl);
+  if (!(await page.isVisible('#api-key'))) {
+    await page.click('#key-panel > summary'); // folded when a key is already saved
+  }
   await page.fill('#api-key', apiKey);
   await page.click('#key-form button[type=submit]');
 }
@@ -60,15 +63,23 @@ export async function dropFiles(page, selector, files) {
   }
 }
 
+/**
+ * A request to the server from the test itself. The body is always read: an unread body keeps
+ * its connection, and with it this process, alive long after the tests end.
+ * @returns {Promise<{status: number, headers: Headers, body: Buffer}>}
+ */
+export async function request(urlPath, { key } = {}) {
+  const response = await fetch(`${baseUrl}${urlPath}`, { headers: key ? { Authorization: `Bearer ${key}` } : {} });
+  return { status: response.status, headers: response.headers, body: Buffer.from(await response.arrayBuffer()) };
+}
+
 /** The bytes of a file as the API serves it, for comparing with what the browser saved. */
 export async function apiFile(session, filePath) {
-  const response = await fetch(`${baseUrl}/v1/sessions/${session}/files/${filePath}`, {
-    headers: { Authorization: `Bearer ${apiKey}` },
-  });
-  if (!response.ok) {
+  const response = await request(`/v1/sessions/${session}/files/${filePath}`, { key: apiKey });
+  if (response.status !== 200) {
     throw new Error(`GET ${filePath}: ${response.status}`);
   }
-  return Buffer.from(await response.arrayBuffer());
+  return response.body;
 }
 
 /**
