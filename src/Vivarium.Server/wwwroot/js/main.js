@@ -570,9 +570,20 @@ function init() {
     run();
   });
   $('interrupt').addEventListener('click', interrupt);
-  $('start-session').addEventListener('click', startSession);
+  // The buttons pressed hide or disable themselves, so focus moves on to what comes next
+  // instead of falling back to the top of the page.
+  $('start-session').addEventListener('click', async () => {
+    if (await startSession()) {
+      editor.focus();
+    }
+  });
   $('restart-session').addEventListener('click', restartSession);
-  $('end-session').addEventListener('click', endSession);
+  $('end-session').addEventListener('click', async () => {
+    await endSession();
+    if (!state.session) {
+      $('start-session').focus();
+    }
+  });
   $('refresh-files').addEventListener('click', refreshFiles);
   $('alert-close').addEventListener('click', () => {
     $('alert').hidden = true;
