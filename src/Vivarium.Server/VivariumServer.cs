@@ -10,6 +10,7 @@ using Vivarium.Server.Audit;
 using Vivarium.Server.Auth;
 using Vivarium.Server.Errors;
 using Vivarium.Server.Operations;
+using Vivarium.Server.Playground;
 
 namespace Vivarium.Server;
 
@@ -130,6 +131,8 @@ public static partial class VivariumServer
                 : TypedResults.Problem(statusCode: http.Response.StatusCode);
             await result.ExecuteAsync(http);
         });
+        app.UseDefaultFiles(PlaygroundFiles.DefaultFilesOptions);
+        app.UseStaticFiles(PlaygroundFiles.StaticFileOptions);
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
