@@ -8,6 +8,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startAuthProxy } from './lib/auth-proxy.mjs';
 import { inspect, pngBlocks } from './lib/inspector.mjs';
 import { conformanceCli, node22, testsDirectory } from './lib/paths.mjs';
@@ -74,6 +77,43 @@ test('http: a Host or Origin that is not loopback is refused with 403 (DNS rebin
   assert.equal((await postInitialize({ ...auth, origin: 'http://evil.example.com' })).status, 403);
   const allowed = await postInitialize({ ...auth, origin: `http://${server.url.host}` });
   assert.equal(allowed.status, 200, allowed.text);
+});
+
+test('http: progress notifications carry the output while code runs; notifications/cancelled interrupts it and keeps the state', async () => {
+  // The official TypeScript client: on abort it sends notifications/cancelled, as the spec asks.
+  const client = new Client({ name: 'vivarium-tests', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(endpoint()), {
+    requestInit: { headers: { Authorization: `Bearer ${apiKey}` } },
+  });
+  await client.connect(transport);
+  try {
+    const abort = new AbortController();
+    const progress = [];
+    // A timeout far beyond the sleep: only the cancellation can stop this code early.
+    const call = client.callTool(
+      { name: 'execute_python', arguments: { code: "x = 41\nimport time\nprint('started', flush=True)\ntime.sleep(120)\nfinished = True", timeout_seconds: 300 } },
+      CallToolResultSchema,
+      {
+        signal: abort.signal,
+        timeout: 300_000,
+        onprogress: (notification) => {
+          progress.push(notification);
+          if (notification.message?.includes('started')) {
+            abort.abort('the test has seen enough');
+          }
+        },
+      },
+    );
+    await assert.rejects(call);
+    assert.ok(progress.length >= 1);
+    // Runs once the interrupted call has finished: x survived, the rest of the code never ran.
+    const after = await client.callTool({ name: 'execute_python', arguments: { code: "x + 1, 'finished' in globals()" } });
+    assert.equal(after.isError, false, JSON.stringify(after));
+    assert.match(after.content[0].text, /\(42, False\)/);
+  } finally {
+    await transport.terminateSession();
+    await client.close();
+  }
 });
 
 test('conformance: every server scenario passes except those that need fixture tools, resources or prompts', async () => {
