@@ -26,9 +26,12 @@ public sealed class McpOptions
 
     /// <summary>
     /// Also serve clients of the 2026-07-28 protocol revision, which has no HTTP sessions, one
-    /// request at a time (they pass <c>session_id</c> to keep state). Off by default: such
-    /// requests are refused with UnsupportedProtocolVersion, so a client that speaks both revisions
-    /// falls back to the initialize handshake and gets a session whose state persists by itself.
+    /// request at a time: each result names the Python session it started, and the client keeps
+    /// its state by passing that <c>session_id</c> (the session ends after its idle timeout). Off
+    /// by default: such requests are refused with UnsupportedProtocolVersion, so a client that
+    /// speaks both revisions (the .NET SDK 2.4 client prefers 2026-07-28) falls back to the
+    /// initialize handshake and gets a session whose state persists by itself. Turn it on for
+    /// clients that speak only 2026-07-28; dual-path clients then become sessionless too.
     /// </summary>
     public bool ServeSessionlessClients { get; set; }
 

@@ -18,7 +18,7 @@ namespace Vivarium.Mcp.Tests;
 /// A real Vivarium server on Kestrel at 127.0.0.1 (a free port) with real sandboxes, a pool of
 /// one, and two tenants: a and b. MCP file transfers are capped at 64 KiB so the limit is easy to hit.
 /// </summary>
-public sealed class McpServerFixture : IAsyncLifetime
+public class McpServerFixture : IAsyncLifetime
 {
     public const string KeyA = "mcp-tests-key-a";
     public const string KeyB = "mcp-tests-key-b";
@@ -30,6 +30,8 @@ public sealed class McpServerFixture : IAsyncLifetime
     public Uri BaseAddress { get; private set; } = null!;
     public Uri Endpoint => new(BaseAddress, "/mcp");
     public SessionService Sessions => _app!.Services.GetRequiredService<SessionService>();
+
+    protected virtual IEnumerable<string> ExtraArguments => [];
 
     public async Task InitializeAsync()
     {
@@ -44,6 +46,7 @@ public sealed class McpServerFixture : IAsyncLifetime
             $"--Vivarium:Auth:Keys:0:Key={KeyA}", "--Vivarium:Auth:Keys:0:Tenant=a",
             $"--Vivarium:Auth:Keys:1:Key={KeyB}", "--Vivarium:Auth:Keys:1:Tenant=b",
             "--Logging:LogLevel:Default=Warning",
+            .. ExtraArguments,
         ]);
         // Listening once StartAsync returns; a session waits for its sandbox by itself.
         await _app.StartAsync();
@@ -52,13 +55,17 @@ public sealed class McpServerFixture : IAsyncLifetime
     }
 
     /// <summary>An MCP client on /mcp with the tenant's key, as a .NET agent would connect.</summary>
-    public Task<McpClient> ConnectAsync(string key = KeyA) =>
-        McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = Endpoint,
-            TransportMode = HttpTransportMode.StreamableHttp,
-            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = $"Bearer {key}" },
-        }));
+    /// <param name="key">The tenant's API key.</param>
+    /// <param name="protocolVersion">Null for the client's default: it tries 2026-07-28 and falls back to the initialize handshake.</param>
+    public Task<McpClient> ConnectAsync(string key = KeyA, string? protocolVersion = null) =>
+        McpClient.CreateAsync(
+            new HttpClientTransport(new HttpClientTransportOptions
+            {
+                Endpoint = Endpoint,
+                TransportMode = HttpTransportMode.StreamableHttp,
+                AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = $"Bearer {key}" },
+            }),
+            new McpClientOptions { ProtocolVersion = protocolVersion });
 
     public HttpClient Http(string? key = KeyA)
     {
@@ -70,7 +77,7 @@ public sealed class McpServerFixture : IAsyncLifetime
         return client;
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (_app is not null)
         {
