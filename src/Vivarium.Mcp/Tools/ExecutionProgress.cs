@@ -86,7 +86,9 @@ internal sealed class ExecutionProgress : IAsyncDisposable
                         $"running for {Stopwatch.GetElapsedTime(_started).TotalSeconds:0} s");
                     _pending = null;
                 }
-                await _server.NotifyProgressAsync(_token, new ProgressNotificationValue { Progress = ++_count, Message = message }, cancellationToken: stop);
+                // Never cancelled half-way: a notification cut off mid-write could corrupt the
+                // stream that the result itself is sent on next. Stopping waits for it instead.
+                await _server.NotifyProgressAsync(_token, new ProgressNotificationValue { Progress = ++_count, Message = message }, cancellationToken: CancellationToken.None);
                 if (hadOutput)
                 {
                     await Task.Delay(MinimumGap, stop);
@@ -97,9 +99,10 @@ internal sealed class ExecutionProgress : IAsyncDisposable
         {
             // The execution ended.
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or McpException)
+        catch (Exception)
         {
-            // The client is gone or its stream closed: there is nobody left to tell.
+            // Progress is a courtesy: whatever went wrong sending it (the client is gone, its
+            // stream closed), the result still carries everything, so the call must not fail.
         }
     }
 
