@@ -6,6 +6,7 @@ using OpenTelemetry.Metrics;
 using Vivarium.Engine;
 using Vivarium.Server.Api;
 using Vivarium.Engine.Sessions;
+using Vivarium.Mcp;
 using Vivarium.Server.Audit;
 using Vivarium.Server.Auth;
 using Vivarium.Server.Errors;
@@ -49,6 +50,7 @@ public static partial class VivariumServer
         services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddVivariumEngine();
+        services.AddVivariumMcp();
         AddAuditLog(builder);
 
         var serverOptions = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
@@ -145,6 +147,7 @@ public static partial class VivariumServer
         v1.MapSessions();
         v1.MapExecutions();
         v1.MapFiles();
+        app.MapVivariumMcp("/mcp", http => http.Features.Get<Tenant>() is { } t ? new McpCaller(t.Id, t.MaxSessions) : null).RequireAuthorization();
 
         var keys = app.Services.GetRequiredService<ApiKeyStore>();
         if (keys.GeneratedKey is { } generated)
