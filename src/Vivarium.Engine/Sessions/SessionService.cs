@@ -198,10 +198,7 @@ public sealed partial class SessionService
     {
         var o = _context.Options;
         var idle = options.IdleTimeout ?? o.IdleTimeout;
-        if (idle <= TimeSpan.Zero || idle > o.MaxIdleTimeout)
-        {
-            throw new VivariumException(ErrorCodes.InvalidRequest, $"idle_timeout_seconds must be greater than 0 and at most {o.MaxIdleTimeout.TotalSeconds:0}");
-        }
+        ValidateIdleTimeout(idle, o);
         var env = options.Environment ?? new Dictionary<string, string>();
         if (env.Count > 64)
         {
@@ -229,6 +226,14 @@ public sealed partial class SessionService
             throw new VivariumException(ErrorCodes.InvalidRequest, "limits must be positive");
         }
         return new SessionSettings(idle, env, limits, metadata);
+    }
+
+    internal static void ValidateIdleTimeout(TimeSpan idle, SessionOptions options)
+    {
+        if (idle <= TimeSpan.Zero || idle > options.MaxIdleTimeout)
+        {
+            throw new VivariumException(ErrorCodes.InvalidRequest, $"idle_timeout_seconds must be greater than 0 and at most {options.MaxIdleTimeout.TotalSeconds:0}");
+        }
     }
 
     private static string Clip(string? text) => text is null ? "" : text.Length <= 80 ? text : text[..80];
