@@ -6,6 +6,7 @@ using OpenTelemetry.Metrics;
 using Vivarium.Engine;
 using Vivarium.Server.Api;
 using Vivarium.Server.Auth;
+using Vivarium.Server.Compat;
 using Vivarium.Server.Errors;
 using Vivarium.Server.Operations;
 
@@ -110,6 +111,7 @@ public static partial class VivariumServer
         });
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseCompat(); // E2B and Terrarium (docs/compat.md); before the rate limiter, which needs the sandbox's tenant
         app.UseRateLimiter();
 
         app.MapOperations();
