@@ -204,7 +204,7 @@ internal static class E2bEnvdApi
     private static IResult ConnectJson(Action<Utf8JsonWriter> fields)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, E2bWire.WriterOptions))
         {
             writer.WriteStartObject();
             fields(writer);

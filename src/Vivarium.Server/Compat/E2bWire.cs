@@ -14,6 +14,12 @@ namespace Vivarium.Server.Compat;
 /// </summary>
 internal static class E2bWire
 {
+    /// <summary>
+    /// How compat bodies are written: these are API payloads, never embedded in HTML, so
+    /// quotes, non-ASCII text and the markup of a DataFrame's HTML travel as themselves.
+    /// </summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The envd version announced to the SDK. 0.5.7 is the newest one whose features are all served:
     /// it lets the SDK upload as octet-stream, and keeps it from asking for file metadata (0.6.2) or watch entries (0.6.3).</summary>
     public const string EnvdVersion = "0.5.7";
@@ -164,7 +170,7 @@ internal static class E2bWire
     private static byte[] Line(Action<Utf8JsonWriter> body)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
             writer.WriteStartObject();
             body(writer);

@@ -165,7 +165,7 @@ internal static class TerrariumApi
     private static IResult Respond(Action<Utf8JsonWriter> fields)
     {
         var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, E2bWire.WriterOptions))
         {
             writer.WriteStartObject();
             fields(writer);
