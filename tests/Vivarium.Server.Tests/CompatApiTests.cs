@@ -176,6 +176,118 @@ public sealed class CompatApiTests(ServerFixture server)
         }
     }
 
+    private static async Task<string> CreateContextAsync(HttpClient http, Sandbox sandbox)
+    {
+        var response = await http.SendAsync(SandboxRequest(HttpMethod.Post, "/contexts", sandbox, new { language = "python" }));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await response.JsonAsync()).GetProperty("id").GetString()!;
+    }
+
+    private static async Task<bool> WaitUntilGoneAsync(HttpClient rest, string sessionId, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (DateTime.UtcNow < deadline)
+        {
+            if ((await rest.GetAsync($"/v1/sessions/{sessionId}")).StatusCode == HttpStatusCode.NotFound)
+            {
+                return true;
+            }
+            await Task.Delay(250);
+        }
+        return false;
+    }
+
+    [Fact]
+    public async Task Contexts_EndWithTheirSandbox_HoweverItEnds()
+    {
+        using var e2b = E2bClient(ServerFixture.KeyA);
+        using var rest = server.Client(ServerFixture.KeyA);
+        using var http = server.Client(null);
+        var sandbox = await CreateSandboxAsync(e2b);
+        var context = await CreateContextAsync(http, sandbox);
+        Assert.Equal(HttpStatusCode.OK, (await rest.GetAsync($"/v1/sessions/{context}")).StatusCode);
+
+        // Ended behind the compat layer's back, through REST v1.
+        await rest.DeleteAsync($"/v1/sessions/{sandbox.Id}");
+        Assert.True(await WaitUntilGoneAsync(rest, context, TimeSpan.FromSeconds(20)), "the context outlived its sandbox");
+    }
+
+    [Fact]
+    public async Task UsingAContext_KeepsTheSandboxAlive()
+    {
+        using var e2b = E2bClient(ServerFixture.KeyA);
+        using var rest = server.Client(ServerFixture.KeyA);
+        using var http = server.Client(null);
+        var created = await e2b.PostAsJsonAsync("/v2/sandboxes", new { templateID = "code-interpreter-v1", timeout = 2 });
+        var body = await created.JsonAsync();
+        var sandbox = new Sandbox(body.GetProperty("sandboxID").GetString()!, body.GetProperty("envdAccessToken").GetString()!);
+        var context = await CreateContextAsync(http, sandbox);
+        try
+        {
+            // Eight seconds of work in the extra context only: four times the sandbox's idle timeout.
+            var until = DateTime.UtcNow.AddSeconds(8);
+            while (DateTime.UtcNow < until)
+            {
+                var run = await http.SendAsync(SandboxRequest(HttpMethod.Post, "/execute", sandbox, new { code = "1", context_id = context }));
+                Assert.Equal(HttpStatusCode.OK, run.StatusCode);
+                await run.Content.ReadAsStringAsync();
+                await Task.Delay(500);
+            }
+            Assert.Equal(HttpStatusCode.OK, (await rest.GetAsync($"/v1/sessions/{sandbox.Id}")).StatusCode);
+
+            // Left alone, both end.
+            Assert.True(await WaitUntilGoneAsync(rest, sandbox.Id, TimeSpan.FromSeconds(20)));
+            Assert.True(await WaitUntilGoneAsync(rest, context, TimeSpan.FromSeconds(20)));
+        }
+        finally
+        {
+            await e2b.DeleteAsync($"/sandboxes/{sandbox.Id}");
+        }
+    }
+
+    [Fact]
+    public async Task ALongRunInAContext_KeepsTheSandboxAlive()
+    {
+        using var e2b = E2bClient(ServerFixture.KeyA);
+        using var rest = server.Client(ServerFixture.KeyA);
+        using var http = server.Client(null);
+        // An idle timeout above the reap interval (5 s here), so only the sweep can keep it alive.
+        var created = await (await e2b.PostAsJsonAsync("/v2/sandboxes", new { templateID = "code-interpreter-v1", timeout = 7 })).JsonAsync();
+        var sandbox = new Sandbox(created.GetProperty("sandboxID").GetString()!, created.GetProperty("envdAccessToken").GetString()!);
+        try
+        {
+            var context = await CreateContextAsync(http, sandbox);
+            var run = await http.SendAsync(SandboxRequest(HttpMethod.Post, "/execute", sandbox, new { code = "import time\ntime.sleep(16)\n'slept'", context_id = context }));
+            var lines = Lines(await run.Content.ReadAsStringAsync());
+            Assert.Equal("slept", lines.Single(l => l.GetProperty("type").GetString() == "result").GetProperty("text").GetString());
+            Assert.Equal(HttpStatusCode.OK, (await rest.GetAsync($"/v1/sessions/{sandbox.Id}")).StatusCode);
+        }
+        finally
+        {
+            await e2b.DeleteAsync($"/sandboxes/{sandbox.Id}");
+        }
+    }
+
+    [Fact]
+    public async Task AContextId_IsNotASandbox()
+    {
+        using var e2b = E2bClient(ServerFixture.KeyA);
+        using var http = server.Client(null);
+        var sandbox = await CreateSandboxAsync(e2b);
+        try
+        {
+            var context = await CreateContextAsync(http, sandbox);
+            Assert.Equal(HttpStatusCode.NotFound, (await e2b.GetAsync($"/sandboxes/{context}")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await e2b.PostAsJsonAsync($"/v2/sandboxes/{context}/connect", new { })).StatusCode);
+            var listed = await (await e2b.GetAsync("/v2/sandboxes")).JsonAsync();
+            Assert.DoesNotContain(listed.EnumerateArray(), s => s.GetProperty("sandboxID").GetString() == context);
+        }
+        finally
+        {
+            await e2b.DeleteAsync($"/sandboxes/{sandbox.Id}");
+        }
+    }
+
     [Fact]
     public async Task Terrarium_RunsOnceWithFiles_AndLeavesNoSession()
     {

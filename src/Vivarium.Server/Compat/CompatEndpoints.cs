@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Vivarium.Engine.Sessions;
 
 namespace Vivarium.Server.Compat;
@@ -16,7 +17,12 @@ public static class CompatEndpoints
     /// </summary>
     public static WebApplication UseCompat(this WebApplication app)
     {
-        var sandboxes = new E2bSandboxes(app.Services.GetRequiredService<SessionService>());
+        var sandboxes = new E2bSandboxes(
+            app.Services.GetRequiredService<SessionService>(),
+            app.Services.GetRequiredService<IOptions<Engine.SessionOptions>>().Value,
+            app.Services.GetRequiredService<TimeProvider>());
+        // Ties each sandbox's contexts to it (no hosted service, so that VivariumServer needs one line).
+        app.Lifetime.ApplicationStarted.Register(() => _ = sandboxes.RunSweepsAsync(app.Lifetime.ApplicationStopping));
         app.Use((http, next) => E2bSandboxAccess.InvokeAsync(http, next, sandboxes));
 
         E2bApi.Map(app, sandboxes);

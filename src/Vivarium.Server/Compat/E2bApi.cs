@@ -120,7 +120,7 @@ internal static class E2bApi
         IResult Detail(HttpContext http, string sandboxId, IOptions<BubblewrapOptions> sandboxOptions)
         {
             var tenant = http.Tenant();
-            var session = sandboxes.Sessions.Get(tenant.Id, sandboxId);
+            var session = SandboxSession(sandboxes, tenant, sandboxId);
             var registered = sandboxes.Registration(session.Id);
             var listed = Listed(session, registered?.TemplateId, sandboxOptions.Value);
             return TypedResults.Json(new Dictionary<string, object?>
@@ -145,11 +145,7 @@ internal static class E2bApi
         IResult Connect(HttpContext http, string sandboxId, E2bTimeoutBody? body)
         {
             var tenant = http.Tenant();
-            var session = sandboxes.Sessions.Get(tenant.Id, sandboxId);
-            if (session.Settings.Metadata.ContainsKey(E2bSandboxes.ContextOfKey))
-            {
-                throw new VivariumException(ErrorCodes.SessionNotFound, $"'{sandboxId}' is a code context, not a sandbox");
-            }
+            var session = SandboxSession(sandboxes, tenant, sandboxId);
             if (Seconds(body?.Timeout) is { } timeout)
             {
                 session.SetIdleTimeout(timeout);
@@ -162,7 +158,7 @@ internal static class E2bApi
         IResult SetTimeout(HttpContext http, string sandboxId, E2bTimeoutBody? body)
         {
             var tenant = http.Tenant();
-            var session = sandboxes.Sessions.Get(tenant.Id, sandboxId);
+            var session = SandboxSession(sandboxes, tenant, sandboxId);
             var timeout = Seconds(body?.Timeout) ?? throw new VivariumException(ErrorCodes.InvalidRequest, "'timeout' (seconds) is required");
             session.SetIdleTimeout(timeout);
             if (sandboxes.Find(session.Id) is { } sandbox)
@@ -170,7 +166,7 @@ internal static class E2bApi
                 // E2B's timeout is the sandbox's, so its contexts follow it.
                 foreach (var context in sandboxes.Contexts(sandbox))
                 {
-                    context.SetIdleTimeout(timeout);
+                    context.SetIdleTimeout(sandboxes.ContextIdleTimeout(timeout));
                 }
             }
             return TypedResults.NoContent();
@@ -179,7 +175,7 @@ internal static class E2bApi
         async Task<IResult> Kill(HttpContext http, string sandboxId)
         {
             var tenant = http.Tenant();
-            var session = sandboxes.Sessions.Get(tenant.Id, sandboxId);
+            var session = SandboxSession(sandboxes, tenant, sandboxId);
             if (sandboxes.Find(session.Id) is { } sandbox)
             {
                 await sandboxes.KillAsync(sandbox);
@@ -190,6 +186,17 @@ internal static class E2bApi
             }
             return TypedResults.NoContent();
         }
+    }
+
+    /// <summary>The tenant's session behind a sandbox id; an extra context's id is not a sandbox.</summary>
+    private static Session SandboxSession(E2bSandboxes sandboxes, Tenant tenant, string sandboxId)
+    {
+        var session = sandboxes.Sessions.Get(tenant.Id, sandboxId);
+        if (session.Settings.Metadata.ContainsKey(E2bSandboxes.ContextOfKey))
+        {
+            throw new VivariumException(ErrorCodes.SessionNotFound, $"'{sandboxId}' is a code context, not a sandbox");
+        }
+        return session;
     }
 
     /// <summary>Why a create request asks for something this server cannot give, or null.</summary>

@@ -106,7 +106,7 @@ internal static class E2bCodeInterpreterApi
             var primary = sandboxes.Primary(sandbox);
             var session = await sandboxes.Sessions.CreateAsync(sandbox.Tenant.Id, new SessionCreateOptions
             {
-                IdleTimeout = primary.Settings.IdleTimeout,
+                IdleTimeout = sandboxes.ContextIdleTimeout(primary.Settings.IdleTimeout),
                 Environment = primary.Settings.Environment,
                 Limits = primary.Settings.Limits,
                 Metadata = new Dictionary<string, string> { [E2bSandboxes.ContextOfKey] = sandbox.Id },

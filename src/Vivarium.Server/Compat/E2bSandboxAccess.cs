@@ -54,6 +54,7 @@ internal static class E2bSandboxAccess
         }
         http.Features.Set(sandbox);
         http.Features.Set(sandbox.Tenant);
+        sandboxes.KeepAlive(sandbox);
         await next(http);
     }
 

@@ -40,7 +40,7 @@ internal sealed class E2bSandbox(string id, Tenant tenant, string accessToken, s
 /// reaped or deleted through REST v1 makes its sandbox (and its contexts) disappear here too,
 /// so this registry never keeps anything alive and never outlives what it describes.
 /// </summary>
-internal sealed class E2bSandboxes(SessionService sessions)
+internal sealed class E2bSandboxes(SessionService sessions, Engine.SessionOptions options, TimeProvider time)
 {
     private readonly SessionService _sessions = sessions;
 
@@ -104,6 +104,93 @@ internal sealed class E2bSandboxes(SessionService sessions)
     public IReadOnlyList<Session> Contexts(E2bSandbox sandbox) =>
         sandbox.Contexts.Keys.Select(id => Context(sandbox, id)).OfType<Session>().OrderBy(s => s.CreatedAt).ToList();
 
+    /// <summary>
+    /// The idle timeout of a sandbox's extra contexts: the sandbox's, plus two sweeps. The sweep
+    /// keeps them alive while the sandbox lives and ends them with it; the margin only matters
+    /// if the sweep stopped, so that they still end soon after the sandbox would have.
+    /// </summary>
+    public TimeSpan ContextIdleTimeout(TimeSpan sandboxIdleTimeout)
+    {
+        var timeout = sandboxIdleTimeout + 2 * options.ReapInterval;
+        return timeout < options.MaxIdleTimeout ? timeout : options.MaxIdleTimeout;
+    }
+
+    /// <summary>Any request for a sandbox, in any of its contexts, is activity of the sandbox.</summary>
+    public void KeepAlive(E2bSandbox sandbox)
+    {
+        if (_sessions.TryGet(sandbox.Tenant.Id, sandbox.Id) is { } primary)
+        {
+            KeepAlive(primary);
+        }
+    }
+
+    /// <summary>
+    /// One pass over the sandboxes, run every reap interval: an ended sandbox loses its contexts;
+    /// a context running code keeps the sandbox alive (E2B's timeout is the sandbox's, not a
+    /// context's; every request for a context already counts, see <see cref="KeepAlive(E2bSandbox)"/>);
+    /// contexts never end before their sandbox.
+    /// </summary>
+    public async Task SweepAsync()
+    {
+        foreach (var sandbox in _sandboxes.Values)
+        {
+            if (_sessions.TryGet(sandbox.Tenant.Id, sandbox.Id) is not { } primary)
+            {
+                await ForgetAsync(sandbox);
+                continue;
+            }
+            var contexts = Contexts(sandbox);
+            if (contexts.Any(c => c.Status == SessionStatus.Busy))
+            {
+                KeepAlive(primary);
+            }
+            foreach (var context in contexts)
+            {
+                KeepAlive(context);
+            }
+        }
+    }
+
+    /// <summary>Runs <see cref="SweepAsync"/> every reap interval until the host stops.</summary>
+    public async Task RunSweepsAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.ReapInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                try
+                {
+                    await SweepAsync();
+                }
+                catch (Exception e) when (e is VivariumException or ObjectDisposedException)
+                {
+                    // A session ended under the sweep; the next pass sees the new state.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping: the engine ends every session anyway.
+        }
+    }
+
+    /// <summary>
+    /// Counts as activity without changing anything else: the engine's idle clock restarts when
+    /// the idle timeout is set, so setting it to itself is a touch.
+    /// </summary>
+    private static void KeepAlive(Session session)
+    {
+        try
+        {
+            session.SetIdleTimeout(session.Settings.IdleTimeout);
+        }
+        catch (VivariumException e) when (e.Code == ErrorCodes.SessionNotFound)
+        {
+            // It ended meanwhile: nothing to keep.
+        }
+    }
+
     /// <summary>Ends the sandbox's sessions (contexts first) and forgets it.</summary>
     public async Task KillAsync(E2bSandbox sandbox)
     {
@@ -141,7 +228,7 @@ internal sealed class E2bSandboxes(SessionService sessions)
             }
             catch (VivariumException e) when (e.Code == ErrorCodes.SessionBusy)
             {
-                if (_running.TryGetValue(session.Id, out var ahead))
+                if (_running.TryGetValue(session.Id, out var ahead) && !ahead.Completion.IsCompleted)
                 {
                     await ((Task)ahead.Completion).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     // The turn is released just before Completion is set; give it a moment.
