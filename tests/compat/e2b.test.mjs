@@ -190,6 +190,26 @@ describe('E2B SDK', () => {
       assert.equal(digest, createHash('sha256').update(data).digest('hex'))
     })
 
+    it('uploads streams and gzip bodies (octet-stream), and reads as blob and stream', async () => {
+      const encoder = new TextEncoder()
+      const stream = new ReadableStream({
+        start (controller) {
+          controller.enqueue(encoder.encode('streamed '))
+          controller.enqueue(encoder.encode('bytes'))
+          controller.close()
+        },
+      })
+      await sbx.files.write('/home/user/streamed.txt', stream)
+      assert.equal(await sbx.files.read('streamed.txt'), 'streamed bytes')
+      await sbx.files.write('/home/user/zipped.txt', 'compressed on the wire', { gzip: true })
+      assert.equal(await sbx.files.read('zipped.txt'), 'compressed on the wire')
+      const blob = await sbx.files.read('zipped.txt', { format: 'blob' })
+      assert.equal(await blob.text(), 'compressed on the wire')
+      let text = ''
+      for await (const chunk of await sbx.files.read('streamed.txt', { format: 'stream' })) text += new TextDecoder().decode(chunk)
+      assert.equal(text, 'streamed bytes')
+    })
+
     it('reads files the code wrote, as text and as bytes', async () => {
       await sbx.runCode('open("made.csv", "w").write("a,b\\n1,2\\n")\nopen("empty.txt", "w").close()')
       assert.equal(await sbx.files.read('/home/user/made.csv'), 'a,b\n1,2\n')

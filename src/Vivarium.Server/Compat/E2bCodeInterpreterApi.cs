@@ -181,7 +181,7 @@ internal static class E2bCodeInterpreterApi
         {
             while (true)
             {
-                var wait = held.IsEmpty ? KeepaliveInterval : StreamBatch.Window;
+                var wait = held.IsEmpty ? KeepaliveInterval : held.Wait(time.GetUtcNow());
                 var finished = await Task.WhenAny(next, Task.Delay(wait, time, cancellationToken));
                 if (finished != next)
                 {
@@ -242,8 +242,7 @@ internal static class E2bCodeInterpreterApi
     /// <summary>Stream text held back briefly so that one write of the program's is one line.</summary>
     private sealed class StreamBatch
     {
-        /// <summary>How long to wait for the next chunk before sending what is held.</summary>
-        public static readonly TimeSpan Window = TimeSpan.FromMilliseconds(15);
+        private static readonly TimeSpan Window = TimeSpan.FromMilliseconds(15);
         private static readonly TimeSpan MaxAge = TimeSpan.FromMilliseconds(100);
         private const int MaxChars = 64 * 1024;
 
@@ -252,6 +251,20 @@ internal static class E2bCodeInterpreterApi
         private DateTimeOffset _since;
 
         public bool IsEmpty => _text.Length == 0;
+
+        /// <summary>
+        /// How long to wait for more: a short window after a complete line, otherwise until the
+        /// batch is as old as allowed (the rest of a line is usually a moment away).
+        /// </summary>
+        public TimeSpan Wait(DateTimeOffset now)
+        {
+            if (_text[^1] == '\n')
+            {
+                return Window;
+            }
+            var left = MaxAge - (now - _since);
+            return left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(1);
+        }
 
         /// <summary>Adds a chunk; returns a line to send first when the chunk cannot join what is held.</summary>
         public byte[]? Add(StreamOutput stream, DateTimeOffset now)
