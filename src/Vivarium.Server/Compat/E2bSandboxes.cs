@@ -36,9 +36,10 @@ internal sealed class E2bSandbox(string id, Tenant tenant, string accessToken, s
 }
 
 /// <summary>
-/// The E2B sandboxes of this server. Every lookup checks the engine first: a session that was
-/// reaped or deleted through REST v1 makes its sandbox (and its contexts) disappear here too,
-/// so this registry never keeps anything alive and never outlives what it describes.
+/// The E2B sandboxes of this server. The engine's sessions are the truth: every lookup checks
+/// them first, so a session that was reaped or deleted through REST v1 makes its sandbox
+/// disappear here too, and a periodic sweep ends the contexts of a sandbox that is gone. The
+/// only life this registry gives is E2B's rule that a sandbox and its contexts live as one.
 /// </summary>
 internal sealed class E2bSandboxes(SessionService sessions, Engine.SessionOptions options, TimeProvider time)
 {
@@ -55,7 +56,6 @@ internal sealed class E2bSandboxes(SessionService sessions, Engine.SessionOption
     /// <summary>Registers a session as a sandbox (or returns the existing registration), with a fresh random token.</summary>
     public E2bSandbox Register(Session session, Tenant tenant, string templateId)
     {
-        Sweep();
         return _sandboxes.GetOrAdd(session.Id, id => new E2bSandbox(id, tenant, NewToken(), templateId));
     }
 
@@ -253,14 +253,6 @@ internal sealed class E2bSandboxes(SessionService sessions, Engine.SessionOption
         foreach (var contextId in sandbox.Contexts.Keys.ToList())
         {
             await RemoveContextAsync(sandbox, contextId);
-        }
-    }
-
-    private void Sweep()
-    {
-        foreach (var sandbox in _sandboxes.Values)
-        {
-            _ = Find(sandbox.Id);
         }
     }
 
