@@ -9,6 +9,7 @@ using Vivarium.Engine.Sessions;
 using Vivarium.Mcp;
 using Vivarium.Server.Audit;
 using Vivarium.Server.Auth;
+using Vivarium.Server.Compat;
 using Vivarium.Server.Errors;
 using Vivarium.Server.Operations;
 using Vivarium.Server.Playground;
@@ -137,6 +138,7 @@ public static partial class VivariumServer
         app.UseStaticFiles(PlaygroundFiles.StaticFileOptions);
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseCompat(); // E2B and Terrarium (docs/compat.md); before the rate limiter, which needs the sandbox's tenant
         app.UseRateLimiter();
 
         app.MapOperations();
