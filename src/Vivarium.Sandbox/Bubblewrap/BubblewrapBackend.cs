@@ -218,7 +218,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             cgroup.KillAllAndRemove();
             throw new SandboxStartException($"could not start bubblewrap: {e.Message}", e);
         }
-        var sandbox = new BubblewrapSandbox(id, workspace, process, cgroup, _options.MaxFrameBytes, _logger);
+        var sandbox = new BubblewrapSandbox(id, workspace, process, cgroup, _options.MaxFrameBytes, _options.MaxDisplayBytes, _logger);
         try
         {
             await sandbox.StartAsync(_options.StartTimeout, cancellationToken);
