@@ -49,7 +49,7 @@ public static class HostProcesses
 public sealed record SandboxOnHost(string WorkspacePath, int HostUid, IReadOnlyList<HostProcess> Processes);
 
 /// <summary>Host-side views the cases use as evidence.</summary>
-public static class HostView
+public static partial class HostView
 {
     /// <summary>
     /// Finds a session's sandbox from the host: the code plants a file with a random name in the
