@@ -146,17 +146,25 @@ internal sealed class SandboxCgroup(CgroupMode mode, IReadOnlyList<string> direc
     /// <summary>Processes and threads alive.</summary>
     public int? Processes => (int?)ReadLong("pids", "pids.current");
 
-    /// <summary>True when the kernel's OOM killer has killed something in this cgroup.</summary>
-    public bool OomKilled
+    private volatile bool _oomKilled;
+
+    /// <summary>
+    /// True when the kernel's OOM killer has killed something in this cgroup. Once seen it stays
+    /// true, and <see cref="KillAllAndRemove"/> looks before it removes the cgroup, so the answer
+    /// survives the removal (the channel watcher often removes it before the exit is examined).
+    /// </summary>
+    public bool OomKilled => _oomKilled || (_oomKilled = ReadOomKilled());
+
+    private bool ReadOomKilled()
     {
-        get
+        var file = mode == CgroupMode.V1 ? "memory.oom_control" : "memory.events";
+        var dir = Dir("memory");
+        if (dir is null || !File.Exists(Path.Combine(dir, file)))
         {
-            var file = mode == CgroupMode.V1 ? "memory.oom_control" : "memory.events";
-            var dir = Dir("memory");
-            if (dir is null || !File.Exists(Path.Combine(dir, file)))
-            {
-                return false;
-            }
+            return false;
+        }
+        try
+        {
             foreach (var line in File.ReadAllLines(Path.Combine(dir, file)))
             {
                 var parts = line.Split(' ');
@@ -165,8 +173,12 @@ internal sealed class SandboxCgroup(CgroupMode mode, IReadOnlyList<string> direc
                     return count > 0;
                 }
             }
-            return false;
         }
+        catch (IOException)
+        {
+            // Removed while we read.
+        }
+        return false;
     }
 
     /// <summary>SIGKILLs every process in the cgroup until none is left, then removes it.</summary>
@@ -191,6 +203,7 @@ internal sealed class SandboxCgroup(CgroupMode mode, IReadOnlyList<string> direc
             }
             Thread.Sleep(round < 10 ? 1 : 10);
         }
+        _ = OomKilled; // latched before the files go away
         foreach (var dir in directories)
         {
             for (int attempt = 0; attempt < 100 && Directory.Exists(dir); attempt++)
