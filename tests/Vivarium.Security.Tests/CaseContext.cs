@@ -140,6 +140,9 @@ public sealed class CaseContext(SecurityFixture fixture, ITestOutputHelper outpu
         return id;
     }
 
+    /// <summary>Ends <paramref name="id"/> with the case, like the sessions made by <see cref="NewSessionAsync"/>.</summary>
+    public void Track(HttpClient client, string id) => _sessions.Add((client, id));
+
     /// <summary>Ends a session now (and forgets it, so the case's clean-up does not end it twice).</summary>
     public async Task EndSessionAsync(HttpClient client, string id)
     {

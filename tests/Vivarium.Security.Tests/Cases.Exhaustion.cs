@@ -56,6 +56,27 @@ public static partial class SecurityCases
                 return exec.Describe() + $"; host pids.events 'max' +{after - before}";
             });
 
+        yield return new SecurityCase(Exhaustion, "raise the session's own limits through the API (8 GiB, 10,000 processes, 2 cores)", "session limits (the server's are a ceiling: a client can only lower them)",
+            $"400 invalid_request, or the sandbox's cgroups hold at most the server's limits ({SecurityFixture.MemoryLimitBytes / (1024 * 1024)} MiB, {SecurityFixture.MaxProcesses} processes, 1 core)", async context =>
+            {
+                var request = System.Net.Http.Json.JsonContent.Create(new { limits = new { memory_bytes = 8L * 1024 * 1024 * 1024, max_processes = 10_000, cpu_cores = 2.0 } });
+                var (status, body, _) = await context.SendAsync(context.Red, HttpMethod.Post, "/v1/sessions", request);
+                if (status == System.Net.HttpStatusCode.BadRequest)
+                {
+                    Assert.Contains("\"invalid_request\"", body, StringComparison.Ordinal);
+                    return $"400 invalid_request: {Detail(body)}";
+                }
+                Assert.True(status == System.Net.HttpStatusCode.Created, $"{(int)status}: {body}");
+                var id = System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("id").GetString()!;
+                context.Track(context.Red, id);
+                var sandbox = await HostView.LocateAsync(context, id, context.Red);
+                var runner = sandbox.Processes.First(p => p.CommandLine.Contains("vivarium_runner.py", StringComparison.Ordinal) && !p.CommandLine.Contains("bwrap", StringComparison.Ordinal));
+                var (memory, processes, cores) = HostView.CgroupLimits(runner.Pid);
+                var observed = $"201 Created; the sandbox's cgroups: memory {memory / (1024 * 1024)} MiB, {processes} processes, {cores:0.##} cores";
+                Assert.True(memory <= SecurityFixture.MemoryLimitBytes && processes <= SecurityFixture.MaxProcesses && cores <= 1.0, observed);
+                return observed;
+            });
+
         yield return SecurityCase.Python(Exhaustion, "thread bomb", "cgroup pids",
             """
             import threading

@@ -131,6 +131,45 @@ public static partial class HostView
         return ports.ToList();
     }
 
+    /// <summary>The limits of the cgroups <paramref name="pid"/> is in: memory bytes, processes, CPU quota in cores.</summary>
+    public static (long Memory, long Processes, double Cores) CgroupLimits(int pid)
+    {
+        long memory = -1, processes = -1;
+        double cores = -1;
+        foreach (var line in File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/cgroup"))
+        {
+            var parts = line.Split(':', 3);
+            var controllers = parts[1].Split(',');
+            string Read(string controller, string file) => File.ReadAllText($"/sys/fs/cgroup/{controller}{parts[2]}/{file}").Trim();
+            if (controllers.Contains("memory"))
+            {
+                memory = long.Parse(Read("memory", "memory.limit_in_bytes"), CultureInfo.InvariantCulture);
+            }
+            if (controllers.Contains("pids"))
+            {
+                var max = Read("pids", "pids.max");
+                processes = max == "max" ? long.MaxValue : long.Parse(max, CultureInfo.InvariantCulture);
+            }
+            if (controllers.Contains("cpu"))
+            {
+                var quota = long.Parse(Read("cpu", "cpu.cfs_quota_us"), CultureInfo.InvariantCulture);
+                var period = long.Parse(Read("cpu", "cpu.cfs_period_us"), CultureInfo.InvariantCulture);
+                cores = quota < 0 ? double.PositiveInfinity : (double)quota / period;
+            }
+            if (parts[1].Length == 0 && Directory.Exists($"/sys/fs/cgroup{parts[2]}") && File.Exists($"/sys/fs/cgroup{parts[2]}/memory.max"))
+            {
+                var dir = $"/sys/fs/cgroup{parts[2]}";
+                var mem = File.ReadAllText($"{dir}/memory.max").Trim();
+                memory = mem == "max" ? long.MaxValue : long.Parse(mem, CultureInfo.InvariantCulture);
+                var max = File.ReadAllText($"{dir}/pids.max").Trim();
+                processes = max == "max" ? long.MaxValue : long.Parse(max, CultureInfo.InvariantCulture);
+                var cpu = File.ReadAllText($"{dir}/cpu.max").Trim().Split(' ');
+                cores = cpu[0] == "max" ? double.PositiveInfinity : double.Parse(cpu[0], CultureInfo.InvariantCulture) / double.Parse(cpu[1], CultureInfo.InvariantCulture);
+            }
+        }
+        return (memory, processes, cores);
+    }
+
     /// <summary>The host's mount points (as root sees them).</summary>
     public static IReadOnlyList<string> MountPoints() =>
         File.ReadLines("/proc/self/mounts").Select(l => l.Split(' ')).Where(f => f.Length > 1).Select(f => f[1]).ToList();
