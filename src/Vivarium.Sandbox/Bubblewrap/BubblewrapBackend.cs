@@ -184,11 +184,12 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     {
         var runtime = _runtime ?? throw new InvalidOperationException("InitializeAsync must run first");
         var id = "sbx_" + NewId();
-        // :: Step 1: the cgroup, with its limits, before any process exists.
+        // :: Step 1: the cgroup, with its limits, before any process exists. The configured
+        // limits are a ceiling: a session may ask for less, never for more.
         var cgroup = _cgroups!.Create(id,
-            limits.MemoryBytes ?? _options.MemoryLimitBytes,
-            limits.MaxProcesses ?? _options.MaxProcesses,
-            limits.CpuCores ?? _options.CpuCores);
+            Math.Min(limits.MemoryBytes ?? long.MaxValue, _options.MemoryLimitBytes),
+            Math.Min(limits.MaxProcesses ?? int.MaxValue, _options.MaxProcesses),
+            Math.Min(limits.CpuCores ?? double.MaxValue, _options.CpuCores));
 
         // :: Step 2: the argv (the whole isolation recipe) and an empty environment for bwrap,
         // which is pid 1 in the sandbox and whose environment is readable at /proc/1/environ.
