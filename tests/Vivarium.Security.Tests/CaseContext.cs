@@ -80,10 +80,13 @@ public sealed class CaseContext(SecurityFixture fixture, ITestOutputHelper outpu
     /// every host canary is looked for in it (across chunk boundaries), and only its first
     /// 64 KB are kept as the answer.
     /// </summary>
-    public async Task<(int Status, long Bytes, string Head)> RunStreamingAsync(string code, double timeoutSeconds, string? sessionId = null)
+    public Task<(int Status, long Bytes, string Head)> RunStreamingAsync(string code, double timeoutSeconds, string? sessionId = null) =>
+        PostStreamingAsync($"/v1/sessions/{sessionId ?? fixture.AttackerSessionId}/execute", new { code, timeout_seconds = timeoutSeconds });
+
+    /// <summary>POSTs <paramref name="body"/> as JSON and streams the answer like <see cref="RunStreamingAsync"/>.</summary>
+    public async Task<(int Status, long Bytes, string Head)> PostStreamingAsync(string path, object body)
     {
-        sessionId ??= fixture.AttackerSessionId;
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/sessions/{sessionId}/execute") { Content = JsonContent.Create(new { code, timeout_seconds = timeoutSeconds }) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
         using var response = await Red.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         await using var stream = await response.Content.ReadAsStreamAsync();
         var tokens = fixture.Canaries.Tokens.Select(t => System.Text.Encoding.UTF8.GetBytes(t)).ToList();
