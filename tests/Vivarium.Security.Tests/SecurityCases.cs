@@ -15,5 +15,6 @@ public static partial class SecurityCases
         .. MalformedOutput(),
         .. ResourceExhaustion(),
         .. PersistencePastTheSession(),
+        .. ServerMemoryCaps(),
     ];
 }
