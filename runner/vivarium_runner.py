@@ -3,9 +3,10 @@
 
 The host talks to it over a framed protocol (4-byte big-endian length, then a
 UTF-8 JSON object with a "type") carried by the process's original stdin and
-stdout. Before any user code runs, the runner moves that channel to private
-descriptors and points fds 0, 1 and 2 at /dev/null and two pipes, so nothing
-the user's code (or a C extension, or a subprocess) writes can corrupt it.
+stdout. Before any user code runs, the runner closes every other descriptor it
+inherited, moves that channel to private descriptors and points fds 0, 1 and 2
+at /dev/null and two pipes, so nothing the user's code (or a C extension, or a
+subprocess) writes can corrupt it.
 
 Host -> runner: execute, interrupt, read_file, write_file, list_files,
                 delete_file, set_env, shutdown.
@@ -678,7 +679,25 @@ class Session:
             pass
 
 
+def close_inherited_descriptors():
+    """Closes every descriptor beyond stdin, stdout and stderr, before anything else.
+
+    The server's own descriptors are close-on-exec, but whatever it inherited from what started
+    it (a supervisor's or a shell's pipe, a terminal, a socket-activation listener) is not, and
+    setpriv, bubblewrap and Python all pass descriptors on. Without this, user code would hold
+    them: a channel to host processes, shared by every sandbox of the server.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the descriptor listdir used, already closed
+
+
 def main():
+    close_inherited_descriptors()
     config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     session = Session(config)
     session.take_over_stdio()
