@@ -27,7 +27,7 @@ public static partial class SecurityCases
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     # Python forks too, keeping every child, until the kernel says no.
                     release_r, release_w = os.pipe()
-                    held, refused, deadline = [], None, time.time() + 5
+                    held, refused, deadline = [], None, time.time() + 20  # generous: the machine may be busy
                     while refused is None and time.time() < deadline:
                         try:
                             pid = os.fork()
@@ -44,12 +44,12 @@ public static partial class SecurityCases
                     for pid in held:
                         os.waitpid(pid, 0)
                     bomb.wait()
-                    drained = time.time() + 10
+                    drained = time.time() + 30
                     while tasks() > baseline and time.time() < drained:
                         time.sleep(0.05)
                     print('=> fork refused with', _describe(refused) if refused else 'nothing', f'after {len(held)} children; tasks at that moment {peak}; left after the bomb: {tasks() - baseline}')
                     print('=> peak within the limit:', peak <= 64)
-                    """, 30);
+                    """, 90);
                 SecurityCase.AssertExec(exec, "ok", ["fork refused with BlockingIOError EAGAIN", "peak within the limit: True", "left after the bomb: 0"], []);
                 long after = HostView.PidsMaxEvents(context.Fixture.StateDirectory);
                 Assert.True(after > before, $"pids.events max did not rise ({before} → {after})");
