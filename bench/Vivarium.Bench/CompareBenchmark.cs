@@ -39,6 +39,7 @@ internal static class CompareBenchmark
         public string Root { get; set; } = "";
         public string Output { get; set; } = "";
         public string? Only { get; set; }
+        public double? IdleWait { get; set; }
         public Dictionary<string, string> Extra { get; } = [];
     }
 
@@ -55,9 +56,11 @@ internal static class CompareBenchmark
                 case "--sessions" when i + 1 < args.Length: o.ThroughputSessions = Int(args[++i]); break;
                 case "--seconds" when i + 1 < args.Length: o.ThroughputSeconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-large-pool": o.BurstWithLargePool = false; break;
+                // W7's idle time before memory is read (KSM needs tens of seconds to merge).
+                case "--w7-idle" when i + 1 < args.Length: o.IdleWait = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--root" when i + 1 < args.Length: o.Root = args[++i]; break;
                 case "--out" when i + 1 < args.Length: o.Output = args[++i]; break;
-                // vivarium | peers | burst: measure one part only (for quick iterations while optimising).
+                // vivarium | peers | burst | w7: measure one part only (for quick iterations while optimising).
                 case "--only" when i + 1 < args.Length: o.Only = args[++i]; break;
                 // Any --Vivarium:Section:Key=value is passed to the server (e.g. to try a setting).
                 case var a when a.StartsWith("--Vivarium:", StringComparison.Ordinal) && a.Contains('=', StringComparison.Ordinal):
@@ -105,7 +108,7 @@ internal static class CompareBenchmark
             systems["pyodide"] = await RunPeerAsync("pyodide", "node",
                 [Path.Combine(peers, "pyodide_peer.mjs"), workloadsPath, Str(o.Runs), Str(Math.Min(o.StartRuns, 3))], peers);
         }
-        if (o.Only is null or "vivarium" or "burst")
+        if (o.Only is null or "vivarium" or "burst" or "w7")
         {
             var (http, engine) = await MeasureVivariumAsync(o, w);
             systems["vivarium_http"] = http;
@@ -185,6 +188,12 @@ internal static class CompareBenchmark
             if (server is null)
             {
                 goto largePool;
+            }
+            if (o.Only == "w7")
+            {
+                http["load_average"] = LoadAverage();
+                http["W7"] = await IdleMemoryAsync(server, w, o);
+                return (http, engine);
             }
             http["load_average"] = LoadAverage();
             engine["load_average"] = http["load_average"]!.DeepClone();
@@ -290,16 +299,7 @@ internal static class CompareBenchmark
             }
             await c.DeleteAsync(session);
 
-            // W7: a fresh session, the imports (already preloaded in the pool), then idle; the
-            // PSS of its runner, found by a marker file in its workspace.
-            await Measurements.WaitForFullPoolAsync(server.Pool);
-            var idle = await c.CreateAsync();
-            await c.ExecuteAsync(idle, "open('.w7-marker', 'w').close()");
-            await c.ExecuteAsync(idle, code("W7_memory"));
-            await Measurements.WaitForFullPoolAsync(server.Pool);
-            await Task.Delay(TimeSpan.FromSeconds(w["W7_memory"]!["idle_wait_s"]!.GetValue<double>()));
-            http["W7"] = RunnerMemory(".w7-marker");
-            await c.DeleteAsync(idle);
+            http["W7"] = await IdleMemoryAsync(server, w, o);
 
             http["burst_default_pool"] = await BurstAsync(server, o.Burst, "default pool", keep: true);
             var throughput = await ThroughputAsync(server, o);
@@ -323,6 +323,26 @@ internal static class CompareBenchmark
             http["burst_large_pool"]!["pool_fill_s"] = Math.Round(fill.Elapsed.TotalSeconds, 1);
         }
         return (http, engine);
+    }
+
+    /// <summary>
+    /// W7: a fresh session, the imports (already preloaded in the pool), then idle; the PSS of
+    /// its runner, found by a marker file in its workspace.
+    /// </summary>
+    private static async Task<JsonObject> IdleMemoryAsync(BenchServer server, JsonObject w, Options o)
+    {
+        var c = server.Client;
+        await Measurements.WaitForFullPoolAsync(server.Pool);
+        var idle = await c.CreateAsync();
+        await c.ExecuteAsync(idle, "open('.w7-marker', 'w').close()");
+        await c.ExecuteAsync(idle, w["W7_memory"]!["code"]!.GetValue<string>());
+        await Measurements.WaitForFullPoolAsync(server.Pool);
+        var wait = o.IdleWait ?? w["W7_memory"]!["idle_wait_s"]!.GetValue<double>();
+        await Task.Delay(TimeSpan.FromSeconds(wait));
+        var memory = RunnerMemory(".w7-marker");
+        memory["idle_wait_s"] = wait;
+        await c.DeleteAsync(idle);
+        return memory;
     }
 
     private static async Task<JsonObject> BurstAsync(BenchServer server, int count, string label, bool keep)
