@@ -102,7 +102,9 @@ internal static class Table
         {
             if (systems[p]?["error"] is JsonNode error)
             {
-                sb.AppendLine($"peer {p} failed: {error.GetValue<string>().Split('\n').LastOrDefault(l => l.Trim().Length > 0)}");
+                // The line naming the error (Node ends its report with its version, Python with the error).
+                var lines = error.GetValue<string>().Split('\n').Where(l => l.Trim().Length > 0).ToList();
+                sb.AppendLine($"peer {p} failed: {lines.LastOrDefault(l => l.Contains("Error", StringComparison.Ordinal)) ?? lines.LastOrDefault()}");
             }
         }
         return sb.ToString();
