@@ -340,6 +340,7 @@ class FileTooLargeError(Exception):
 
 def build_shell(session):
     from IPython.core.displayhook import DisplayHook
+    from IPython.core.formatters import DisplayFormatter
     from IPython.core.displaypub import DisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets import Type
@@ -370,9 +371,39 @@ def build_shell(session):
         def finish_displayhook(self):
             pass
 
+    # Values of these exact types have no _repr_*_ methods: unless a printer was registered for
+    # the type (sympy's init_printing registers LaTeX ones, for instance), every formatter but
+    # text/plain returns nothing for them. IPython still asks all eleven, through a decorator
+    # that binds arguments with inspect: ~110 us of a ~300 us `1+1`.
+    plain_only_types = (int, float, complex, bool, str, bytes, type(None))
+
+    class FastScalarFormatter(DisplayFormatter):
+        def format(self, obj, include=None, exclude=None):
+            if type(obj) in plain_only_types and include is None and exclude is None and not self._has_printer_for(type(obj)):
+                plain = self.formatters.get("text/plain")
+                if plain is not None:
+                    data = plain(obj)
+                    if data is not None:
+                        return {"text/plain": data}, {}
+            return super().format(obj, include, exclude)
+
+        def _has_printer_for(self, cls):
+            others = [f for t, f in self.formatters.items() if t != "text/plain"]
+            others += [self.ipython_display_formatter, self.mimebundle_formatter]
+            for formatter in others:
+                for klass in cls.__mro__:
+                    if klass in formatter.type_printers or \
+                            (klass.__module__, klass.__name__) in formatter.deferred_printers:
+                        return True
+            return False
+
     class VivariumShell(InteractiveShell):
         displayhook_class = Type(ProtocolDisplayHook)
         display_pub_class = Type(ProtocolDisplayPublisher)
+
+        def init_display_formatter(self):
+            self.display_formatter = FastScalarFormatter(parent=self)
+            self.configurables.append(self.display_formatter)
 
         def enable_gui(self, gui=None):
             # Figures come back inline; there is no GUI event loop to start.

@@ -17,13 +17,17 @@ using Vivarium.Bench;
 //   dotnet run -c Release --project bench/Vivarium.Bench -- engine [--runs N] [--json PATH]
 //   dotnet run -c Release --project bench/Vivarium.Bench -- http   [--runs N] [--json PATH]
 
+if (args.Length > 0 && args[0] == "compare")
+{
+    return await Vivarium.Bench.CompareBenchmark.RunAsync(args[1..]);
+}
 if (args.Length > 0 && args[0] == "http")
 {
     return await Vivarium.Bench.HttpBenchmark.RunAsync(args[1..]);
 }
 if (args.Length == 0 || args[0] != "engine")
 {
-    Console.Error.WriteLine("usage: Vivarium.Bench engine|http [--runs N] [--json PATH]");
+    Console.Error.WriteLine("usage: Vivarium.Bench engine|http [--runs N] [--json PATH] | compare [see bench/run]");
     return 2;
 }
 int runs = 100;

@@ -133,7 +133,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     }
 
     /// <inheritdoc />
-    public Task<SandboxWorkspace> CreateWorkspaceAsync(CancellationToken cancellationToken)
+    public async Task<SandboxWorkspace> CreateWorkspaceAsync(CancellationToken cancellationToken)
     {
         var id = "ws_" + NewId();
         var path = Path.Combine(WorkspacesDirectory, id);
@@ -148,7 +148,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             }
             if (_volumes.Enabled)
             {
-                _volumes.Create(id, path, uid);
+                await _volumes.CreateAsync(id, path, uid, cancellationToken);
             }
         }
         catch
@@ -161,7 +161,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             ReleaseUid(uid);
             throw;
         }
-        return Task.FromResult(new SandboxWorkspace(id, path, uid));
+        return new SandboxWorkspace(id, path, uid);
     }
 
     /// <inheritdoc />
