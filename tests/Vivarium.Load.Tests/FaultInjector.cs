@@ -30,7 +30,7 @@ internal sealed class FaultInjector(LoadScenario scenario, int seed)
             (0.35, "SIGKILL", () => scenario.RestartAsync(kill: true)),
             (0.55, "burst", BurstAsync),
         ]);
-        var gap = duration * 0.12;
+        var gap = duration * 0.2; // load on each server before the next restart, whatever the machine's speed
         var nextScheduled = duration * scheduled.Peek().Fraction;
         var nextKill = Jitter(scenario.Settings.KillInterval);
         while (!stop.IsCancellationRequested)
@@ -88,7 +88,10 @@ internal sealed class FaultInjector(LoadScenario scenario, int seed)
         {
             return;
         }
-        var candidates = scenario.Probe.Workspaces().ToList();
+        // Mostly sessions' sandboxes (what a client would suffer), sometimes a warm one in the pool.
+        var all = scenario.Probe.Workspaces().ToList();
+        var sessions = all.Where(w => HostProbe.HasMarker(w, SessionWorker.Marker)).ToList();
+        var candidates = sessions.Count > 0 && _random.Next(4) != 0 ? sessions : all;
         while (candidates.Count > 0)
         {
             var workspace = candidates[_random.Next(candidates.Count)];

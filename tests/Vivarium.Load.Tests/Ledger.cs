@@ -24,6 +24,7 @@ public sealed class Ledger
     private readonly ConcurrentDictionary<string, ConcurrentQueue<double>> _latencies = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _faultsInjected = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _faultsSurvived = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _faultsCut = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<AuditExpectation> _audit = new();
     private readonly ConcurrentQueue<string> _checks = new();
     private long _executions;
@@ -76,10 +77,13 @@ public sealed class Ledger
     /// <summary>The system came through a fault with the properties intact.</summary>
     public void Survived(string fault, long by = 1) => _faultsSurvived.AddOrUpdate(fault, by, (_, n) => n + by);
 
-    /// <summary>Faults by kind: injected, survived.</summary>
-    public IReadOnlyList<(string Fault, long Injected, long Survived)> Faults =>
+    /// <summary>A server restart ended the session before the fault could be judged.</summary>
+    public void CutShort(string fault, long by = 1) => _faultsCut.AddOrUpdate(fault, by, (_, n) => n + by);
+
+    /// <summary>Faults by kind: injected, survived, cut short by a server restart (the rest are violations).</summary>
+    public IReadOnlyList<(string Fault, long Injected, long Survived, long CutShort)> Faults =>
         _faultsInjected.Keys.Union(_faultsSurvived.Keys).Order(StringComparer.Ordinal)
-            .Select(k => (k, _faultsInjected.GetValueOrDefault(k), _faultsSurvived.GetValueOrDefault(k)))
+            .Select(k => (k, _faultsInjected.GetValueOrDefault(k), _faultsSurvived.GetValueOrDefault(k), _faultsCut.GetValueOrDefault(k)))
             .ToList();
 
     /// <summary>Remembers an execution the audit log must hold.</summary>

@@ -75,7 +75,13 @@ public sealed class LoadApi : IDisposable
     /// <summary>Talks to one server process, with one API key.</summary>
     public LoadApi(Uri address, string apiKey)
     {
-        _http = new HttpClient(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) })
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+            // A client that hangs up mid-stream must really close the connection; by default
+            // the handler first drains the rest of the response (up to 2 s) to reuse it.
+            MaxResponseDrainSize = 0,
+        })
         {
             BaseAddress = address,
             Timeout = Timeout.InfiniteTimeSpan, // each call brings its own bound

@@ -21,10 +21,10 @@ public sealed record LoadSettings
     public int PoolSize { get; init; } = 2;
 
     /// <summary>Server-wide session limit (Vivarium:Sessions:MaxSessions), small so back-pressure is reachable.</summary>
-    public int MaxSessions { get; init; } = 7;
+    public int MaxSessions { get; init; } = 5;
 
     /// <summary>Mean time between random sandbox kills by the fault injector.</summary>
-    public TimeSpan KillInterval { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan KillInterval { get; init; } = TimeSpan.FromSeconds(7);
 
     /// <summary>Executions on the last server process before its memory counts as warmed up.</summary>
     public int WarmupExecutions { get; init; } = 200;
@@ -51,8 +51,8 @@ public sealed record LoadSettings
     public static LoadSettings Small() => new()
     {
         Name = "small",
-        Duration = TimeSpan.FromSeconds(36),
-        HardLimit = TimeSpan.FromSeconds(170),
+        Duration = TimeSpan.FromSeconds(40),
+        HardLimit = TimeSpan.FromSeconds(300),
         Seed = SeedFromEnvironment() ?? Environment.TickCount,
     };
 

@@ -30,6 +30,8 @@ internal sealed class Life(LoadApi api, int epoch, string id, string worker)
     /// <summary>The fault injector's kills of this workspace already accounted for.</summary>
     public long KillsSeen { get; set; }
     public bool IdleEnding { get; init; }
+    /// <summary>Faults injected into this session that have no verdict yet.</summary>
+    public List<string> PendingFaults { get; } = [];
 }
 
 /// <summary>
@@ -66,10 +68,16 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
                 }
                 catch (EpochEnded)
                 {
-                    L.Count("sessions cut short by a server restart");
+                    CutShort(life);
                 }
                 catch (LifeBroken)
                 {
+                    await TryDeleteAsync(life);
+                }
+                catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or System.Text.Json.JsonException or FormatException or IndexOutOfRangeException)
+                {
+                    // An answer of the wrong shape (a missing field, not JSON): a broken contract.
+                    L.Violation(life.Where, $"an answer did not have the documented shape: {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
                     await TryDeleteAsync(life);
                 }
             }
@@ -201,7 +209,26 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
             }
             else
             {
-                await PickOperation()(life);
+                var (operation, mandatory) = PickOperation();
+                bool again = true;
+                try
+                {
+                    await RunOperationAsync(operation, life);
+                    L.Count("operation " + operation);
+                    again = false;
+                }
+                catch (LifeBroken)
+                {
+                    again = false; // a violation: recorded, not retried
+                    throw;
+                }
+                finally
+                {
+                    if (mandatory)
+                    {
+                        scenario.MandatoryEnded(operation, again); // cut by a restart: someone does it again
+                    }
+                }
             }
             await AccountForKillsAsync(life);
         }
@@ -211,28 +238,66 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         }
         else
         {
+            await AccountForKillsAsync(life);
             await VerifyUploadsAsync(life);
             await EndByDeleteAsync(life);
         }
     }
 
-    private Func<Life, Task> PickOperation()
+    private Task RunOperationAsync(string name, Life life) =>
+        Operations.TryGetValue(name, out var operation)
+            ? operation(this, life)
+            : RunWorkloadAsync(life, Workloads.Stateless.Single(w => "workload " + w.Name == name));
+
+    /// <summary>Every operation a session worker knows, by name.</summary>
+    internal static readonly IReadOnlyDictionary<string, Func<SessionWorker, Life, Task>> Operations = new Dictionary<string, Func<SessionWorker, Life, Task>>(StringComparer.Ordinal)
     {
-        int roll = _random.Next(100);
-        return roll switch
+        ["workload (random)"] = (w, life) => w.WorkloadAsync(life),
+        ["SSE stream"] = (w, life) => w.StreamAsync(life),
+        ["upload, download, hash inside"] = (w, life) => w.UploadAsync(life),
+        ["crash: os._exit(1)"] = (w, life) => w.CrashFromInsideAsync(life, exit: true),
+        ["crash: os.kill(os.getpid(), 9)"] = (w, life) => w.CrashFromInsideAsync(life, exit: false),
+        ["SIGKILL mid-execution"] = (w, life) => w.HostKillMidExecutionAsync(life),
+        ["timeout + session_busy"] = (w, life) => w.TimeoutAsync(life),
+        ["timeout ignoring the interrupt"] = (w, life) => w.StubbornTimeoutAsync(life),
+        ["disconnect mid-stream"] = (w, life) => w.DisconnectAsync(life),
+        ["slow reader"] = (w, life) => w.SlowReaderAsync(life),
+        ["restart interpreter"] = (w, life) => w.RestartInterpreterAsync(life),
+        ["one-shot /v1/execute"] = (w, life) => w.OneShotAsync(life),
+        ["W3_state set+get"] = async (w, life) =>
         {
-            < 40 => WorkloadAsync,
-            < 50 => StreamAsync,
-            < 62 => UploadAsync,
-            < 66 => CrashFromInsideAsync,
-            < 70 => HostKillMidExecutionAsync,
-            < 77 => TimeoutAsync,
-            < 79 => StubbornTimeoutAsync,
-            < 86 => DisconnectAsync,
-            < 92 => SlowReaderAsync,
-            < 95 => RestartInterpreterAsync,
-            _ => OneShotAsync,
-        };
+            await w.RunWorkloadAsync(life, Workloads.StateSet);
+            await w.RunWorkloadAsync(life, Workloads.StateGet);
+        },
+    };
+
+    /// <summary>Operation names that every run must complete at least once: all of them, and each stateless workload.</summary>
+    internal static IEnumerable<string> MandatoryOperations() =>
+        Operations.Keys.Where(k => k != "workload (random)").Concat(Workloads.Stateless.Select(w => "workload " + w.Name));
+
+    /// <summary>First whatever the run has not done yet, then a weighted random mix (sandbox-costly faults rarer).</summary>
+    private (string Name, bool Mandatory) PickOperation()
+    {
+        if (scenario.TakeMandatory() is { } mandatory)
+        {
+            return (mandatory, true);
+        }
+        int roll = _random.Next(100);
+        return (roll switch
+        {
+            < 40 => "workload (random)",
+            < 50 => "SSE stream",
+            < 62 => "upload, download, hash inside",
+            < 64 => "crash: os._exit(1)",
+            < 66 => "crash: os.kill(os.getpid(), 9)",
+            < 70 => "SIGKILL mid-execution",
+            < 77 => "timeout + session_busy",
+            < 79 => "timeout ignoring the interrupt",
+            < 86 => "disconnect mid-stream",
+            < 92 => "slow reader",
+            < 95 => "restart interpreter",
+            _ => "one-shot /v1/execute",
+        }, false);
     }
 
     // ------------------------------------------------------------------------------------
@@ -422,19 +487,18 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
             }
             await ExpectFileAsync(life, path, hash);
         }
-        L.Survived("acknowledged uploads still there at the session's end", life.Uploads.Count);
+        L.Count("acknowledged uploads downloaded and compared at the session's end", life.Uploads.Count);
     }
 
-    private async Task CrashFromInsideAsync(Life life)
+    private async Task CrashFromInsideAsync(Life life, bool exit)
     {
-        bool exit = _random.Next(2) == 0;
         var fault = exit ? "runner crash: os._exit(1)" : "runner crash: os.kill(os.getpid(), 9)";
         var token = NewToken();
         var code = exit
             ? $"print('{token}', flush=True)\nimport os\nos._exit(1)"
             : $"print('{token}', flush=True)\nimport os, signal\nos.kill(os.getpid(), signal.SIGKILL)";
         var before = Probe.SandboxOn(life.Workspace!);
-        L.Injected(fault);
+        Inject(life, fault);
         var (execution, _) = await ExecuteAsync(life, fault, code, null, ownTokenRequired: false);
         ExpectCrashed(life, fault, execution, exit ? "exited (code 1)" : "exited");
         life.StateSet = false;
@@ -453,7 +517,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
             if (killed is null && e.Name == "stream")
             {
                 killed = Probe.KillSandbox(life.Workspace!);
-                L.Injected(fault);
+                Inject(life, fault);
             }
             return Task.FromResult(true);
         });
@@ -513,7 +577,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
                 HostProbe.AnyAlive(old.Pids) ? $"processes of the dead sandbox are alive: {string.Join(", ", old.Pids)}" : null);
         }
         NoteSandbox(life);
-        L.Survived(fault);
+        Survive(life, fault);
     }
 
     private async Task TimeoutAsync(Life life)
@@ -523,7 +587,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         var code = $"print('{token}', flush=True)\nwhile True:\n    pass";
         Reply? busy = null;
         string? busyCode = null;
-        L.Injected(fault);
+        Inject(life, fault);
         var stream = await life.Api.StreamAsync(life.Id, code, 1, RequestBound, async e =>
         {
             if (busy is null && e.Name == "stream")
@@ -568,7 +632,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         {
             await RunWorkloadAsync(life, Workloads.StateGet); // the interrupt kept the interpreter
         }
-        L.Survived(fault);
+        Survive(life, fault);
     }
 
     private async Task StubbornTimeoutAsync(Life life)
@@ -577,13 +641,13 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         var token = NewToken();
         var code = $"print('{token}', flush=True)\nwhile True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass";
         var before = Probe.SandboxOn(life.Workspace!);
-        L.Injected(fault);
+        Inject(life, fault);
         var (execution, reply) = await ExecuteAsync(life, fault, code, 1);
         var status = execution.GetProperty("status").GetString();
         if (status == "timeout")
         {
             // The interrupt landed outside the try: a plain timeout, which is also right.
-            L.Survived(fault);
+            Survive(life, fault);
             return;
         }
         ExpectCrashed(life, fault, execution, "did not stop");
@@ -601,7 +665,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         const string fault = "client disconnected mid-stream";
         var token = NewToken();
         var code = $"print('{token}', flush=True)\nimport time\ntime.sleep(30)";
-        L.Injected(fault);
+        Inject(life, fault);
         var stream = await life.Api.StreamAsync(life.Id, code, null, RequestBound, e => Task.FromResult(e.Name != "stream"));
         if (!stream.ClosedByClient)
         {
@@ -646,7 +710,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         {
             await RunWorkloadAsync(life, Workloads.Stateless[1]);
         }
-        L.Survived(fault);
+        Survive(life, fault);
     }
 
     private async Task SlowReaderAsync(Life life)
@@ -655,7 +719,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         var token = NewToken();
         // About 1.2 MB of output: the server streams only the head, so a slow client is never sent it all.
         var code = $"print('{token}', flush=True)\nimport sys\nfor i in range(3000):\n    sys.stdout.write('%05d ' % i + 'y' * 400 + '\\n')";
-        L.Injected(fault);
+        Inject(life, fault);
         var stream = await life.Api.StreamAsync(life.Id, code, null, RequestBound, null, readChunk: 2048, readPause: TimeSpan.FromMilliseconds(15));
         var done = RequireDone(life, fault, stream, code, ownTokenRequired: true);
         if (done.GetProperty("status").GetString() != "ok")
@@ -671,7 +735,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         {
             Fail(life, fault, $"expected the head (with the token) and the tail (line 02999) of a truncated stdout; truncated={done.GetProperty("stdout_truncated")}, {stdout.Length} chars");
         }
-        L.Survived(fault);
+        Survive(life, fault);
     }
 
     private async Task RestartInterpreterAsync(Life life)
@@ -853,7 +917,9 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         }
         Require(life, what, reply, 200);
         var execution = reply.Json;
-        CheckTokens(life, what, reply.Body, ownTokenRequired ? TokenIn(code) : null, TokenIn(code));
+        // A crash may lose what was printed just before it; any other end must carry the token.
+        bool crashed = execution.GetProperty("status").GetString() == "crashed";
+        CheckTokens(life, what, reply.Body, ownTokenRequired && !crashed ? TokenIn(code) : null, TokenIn(code));
         L.ExpectAudited(code, life.Id, execution.GetProperty("status").GetString(), life.Epoch, what);
         L.ExecutionCompleted();
         scenario.ExecutionDone(life.Epoch);
@@ -884,7 +950,8 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         {
             Fail(life, what, "events came after 'done'");
         }
-        CheckTokens(life, what, stream.Raw, ownTokenRequired ? TokenIn(code) : null, TokenIn(code));
+        bool crashed = done.GetProperty("status").GetString() == "crashed";
+        CheckTokens(life, what, stream.Raw, ownTokenRequired && !crashed ? TokenIn(code) : null, TokenIn(code));
         L.ExpectAudited(code, life.Id, done.GetProperty("status").GetString(), life.Epoch, what);
         L.ExecutionCompleted();
         scenario.ExecutionDone(life.Epoch);
@@ -998,6 +1065,42 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         life.KillsSeen = kills;
         life.StateSet = false;
         await RecoverAsync(life, "random SIGKILL of a session's sandbox (host)", null);
+    }
+
+    private void Inject(Life life, string fault)
+    {
+        L.Injected(fault);
+        lock (life.PendingFaults)
+        {
+            life.PendingFaults.Add(fault);
+        }
+    }
+
+    private void Survive(Life life, string fault)
+    {
+        L.Survived(fault);
+        lock (life.PendingFaults)
+        {
+            life.PendingFaults.Remove(fault);
+        }
+    }
+
+    /// <summary>A restart ended the session before its faults were judged: they count as cut short, not survived.</summary>
+    private void CutShort(Life life)
+    {
+        L.Count("sessions cut short by a server restart");
+        lock (life.PendingFaults)
+        {
+            foreach (var fault in life.PendingFaults)
+            {
+                L.CutShort(fault);
+            }
+            life.PendingFaults.Clear();
+        }
+        if (life.Workspace is not null && scenario.KillsOf(life.Workspace) is var kills && kills > life.KillsSeen)
+        {
+            L.CutShort("random SIGKILL of a session's sandbox (host)", kills - life.KillsSeen);
+        }
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
