@@ -87,7 +87,11 @@ public sealed partial class Session
 
     internal SandboxWorkspace Workspace { get; }
 
-    internal bool IsExpired(DateTimeOffset now) => now >= ExpiresAt && _running is null;
+    // File requests and restarts being served. A session serving one is not idle, however
+    // long it takes (a replacement sandbox starting on a busy host, a large file).
+    private int _requestsInFlight;
+
+    internal bool IsExpired(DateTimeOffset now) => now >= ExpiresAt && _running is null && Volatile.Read(ref _requestsInFlight) == 0;
 
     // ------------------------------------------------------------------------------------
     // Executions
@@ -236,21 +240,41 @@ public sealed partial class Session
     public async Task RestartAsync(CancellationToken cancellationToken)
     {
         ThrowIfEnded();
-        Touch();
-        await _sandboxLock.WaitAsync(cancellationToken);
+        BeginRequest();
         try
         {
-            if (_sandbox is { } old)
+            await _sandboxLock.WaitAsync(cancellationToken);
+            try
             {
-                _sandbox = null;
-                await old.DisposeAsync();
+                if (_sandbox is { } old)
+                {
+                    _sandbox = null;
+                    await old.DisposeAsync();
+                }
+                _sandbox = await StartSandboxAsync(cancellationToken);
             }
-            _sandbox = await StartSandboxAsync(cancellationToken);
+            finally
+            {
+                _sandboxLock.Release();
+            }
         }
         finally
         {
-            _sandboxLock.Release();
+            EndRequest();
         }
+    }
+
+    private void BeginRequest()
+    {
+        Interlocked.Increment(ref _requestsInFlight);
+        Touch();
+    }
+
+    // The idle timeout counts from the end of a request, not from its start.
+    private void EndRequest()
+    {
+        Touch();
+        Interlocked.Decrement(ref _requestsInFlight);
     }
 
     private async Task<ISandbox> EnsureSandboxAsync(CancellationToken cancellationToken)
@@ -423,7 +447,19 @@ public sealed partial class Session
     private async Task<JsonElement> FileRequestAsync(string type, Action<Utf8JsonWriter>? fields, CancellationToken cancellationToken)
     {
         ThrowIfEnded();
-        Touch();
+        BeginRequest();
+        try
+        {
+            return await ServeFileRequestAsync(type, fields, cancellationToken);
+        }
+        finally
+        {
+            EndRequest();
+        }
+    }
+
+    private async Task<JsonElement> ServeFileRequestAsync(string type, Action<Utf8JsonWriter>? fields, CancellationToken cancellationToken)
+    {
         var sandbox = await EnsureSandboxAsync(cancellationToken);
         ReplyMessage reply;
         try
