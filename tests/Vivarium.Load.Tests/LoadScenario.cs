@@ -215,6 +215,7 @@ public sealed class LoadScenario : IAsyncDisposable
         // :: Quiet server: the pool is back, and the host holds nothing but the pool
         await ExpectNoSessionsAsync("after the load");
         await ExpectPoolRecoveredAsync(injector.PoolKills);
+        await KillWarmSandboxAsync();
 
         // :: Back-pressure at the session limit
         await BackPressureAsync();
@@ -388,6 +389,40 @@ public sealed class LoadScenario : IAsyncDisposable
             {
                 Ledger.Survived("random SIGKILL of a warm pool sandbox (host)", poolKills);
             }
+        }
+    }
+
+    /// <summary>
+    /// A warm sandbox dies while it waits in the pool (OOM killer, an operator): with no client
+    /// around to notice, the pool itself must drop it and start another, and /readyz must not
+    /// count it meanwhile.
+    /// </summary>
+    private async Task KillWarmSandboxAsync()
+    {
+        const string fault = "SIGKILL of a warm pool sandbox on a quiet server (host)";
+        var warm = Probe.Workspaces().FirstOrDefault(w => !HostProbe.HasMarker(w, SessionWorker.Marker) && Probe.SandboxOn(w) is not null);
+        if (warm is null)
+        {
+            Ledger.Violation(fault, "no warm sandbox found on the host");
+            return;
+        }
+        Ledger.Injected(fault);
+        var killed = Probe.KillSandbox(warm)!;
+        var clock = Stopwatch.StartNew();
+        int size = Settings.PoolSize;
+        bool ok = await PollAsync(fault, TimeSpan.FromSeconds(30), async () =>
+        {
+            var (status, body) = await FaultInjector.ReadinessAsync(Api);
+            int available = status == 200 ? body.GetProperty("pool_available").GetInt32() : -1;
+            var host = Probe.Snapshot();
+            return !Directory.Exists(warm) && available == size && host.Cgroups.Count == size && host.Workspaces.Count == size
+                ? null
+                : $"the pool did not replace the dead warm sandbox {killed.Cgroup}: /readyz {status} pool_available {available} of {size}; its workspace {(Directory.Exists(warm) ? "is still there" : "is gone")}; the host holds {host}";
+        });
+        if (ok)
+        {
+            Ledger.Checked($"a warm sandbox killed in the pool was dropped and replaced within {clock.Elapsed.TotalSeconds:0.0} s, without a client");
+            Ledger.Survived(fault);
         }
     }
 
