@@ -161,6 +161,7 @@ public sealed partial class Session
 
             // :: Step 2
             running.Arm(sandbox, _context.ExecutionOptions.InterruptGrace, _context.Time);
+            running.MarkStarted();
             using var timer = _context.Time.CreateTimer(_ => running.RequestStop(StopReason.Timeout), null, timeout, Timeout.InfiniteTimeSpan);
             using var clientGone = clientToken.Register(() => running.RequestStop(StopReason.ClientGone));
             var started = Stopwatch.GetTimestamp();
@@ -524,6 +525,17 @@ public sealed class RunningExecution
     /// <summary>The whole execution, when it is done.</summary>
     public Task<Execution> Completion => _completion.Task;
 
+    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes when the code has a live sandbox and is about to be sent, or fails with what
+    /// prevented that (sandbox_unavailable when no sandbox could be started). A server awaits it
+    /// before it commits to a stream, so such a refusal is still an error status.
+    /// </summary>
+    public Task Started => _started.Task;
+
+    internal void MarkStarted() => _started.TrySetResult();
+
     internal StopReason StopReason => (StopReason)Volatile.Read(ref _stopReason);
 
     /// <summary>
@@ -602,6 +614,10 @@ public sealed class RunningExecution
 
     internal void Complete(Execution? execution, Exception? error)
     {
+        if (_started.TrySetException(error ?? new InvalidOperationException("the execution ended before it started")))
+        {
+            _ = _started.Task.Exception; // observed: Completion carries the same failure to whoever waits
+        }
         _finished.Cancel();
         _events.Writer.TryComplete(error);
         if (execution is not null)

@@ -24,6 +24,9 @@ public static class ExecutionsApi
             var running = session.Start(new ExecuteRequest(body?.Code!, Seconds.ToTimeSpan(body?.TimeoutSeconds, "timeout_seconds")), http.RequestAborted);
             if (WantsEventStream(http.Request))
             {
+                // Until the code has a sandbox nothing is sent: a sandbox that cannot be started
+                // (host at capacity) is answered as problem+json, not as a stream cut short.
+                await running.Started;
                 await WriteEventStreamAsync(http, running);
                 return Results.Empty;
             }
