@@ -77,7 +77,7 @@ public sealed class Ledger
     /// <summary>The system came through a fault with the properties intact.</summary>
     public void Survived(string fault, long by = 1) => _faultsSurvived.AddOrUpdate(fault, by, (_, n) => n + by);
 
-    /// <summary>A server restart ended the session before the fault could be judged.</summary>
+    /// <summary>A server restart ended the session, or a random kill overtook the fault, before it could be judged.</summary>
     public void CutShort(string fault, long by = 1) => _faultsCut.AddOrUpdate(fault, by, (_, n) => n + by);
 
     /// <summary>Faults by kind: injected, survived, cut short by a server restart (the rest are violations).</summary>

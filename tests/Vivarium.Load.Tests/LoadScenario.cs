@@ -723,7 +723,7 @@ public sealed class LoadScenario : IAsyncDisposable
         {
             s.AppendLine(CultureInfo.InvariantCulture, $"  {name,-42} p50 {Percentile(values, 0.5),8:0} ms  p99 {Percentile(values, 0.99),8:0} ms  max {values.DefaultIfEmpty().Max(),8:0} ms  n={values.Length}");
         }
-        s.AppendLine("Faults: injected / survived / cut short by a server restart before they could be judged:");
+        s.AppendLine("Faults: injected / survived / cut short (by a server restart, or overtaken by a random kill) before they could be judged:");
         foreach (var (fault, injected, survived, cut) in Ledger.Faults)
         {
             s.AppendLine(CultureInfo.InvariantCulture, $"  {fault,-66} {injected,5} / {survived,5} / {cut,3}");

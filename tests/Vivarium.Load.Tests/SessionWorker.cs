@@ -369,7 +369,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         var token = NewToken();
         var code = $"for i in range(4):\n    print('{token}', i, flush=True)";
         var expected = string.Concat(Enumerable.Range(0, 4).Select(i => $"{token} {i}\n"));
-        var stream = await life.Api.StreamAsync(life.Id, code, null, RequestBound);
+        var stream = await OpenStreamAsync(life, () => life.Api.StreamAsync(life.Id, code, null, RequestBound));
         var done = RequireDone(life, "stream", stream, code);
         if (done.GetProperty("status").GetString() != "ok")
         {
@@ -453,12 +453,13 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
 
     private async Task ExpectFileAsync(Life life, string path, string hash)
     {
-        for (int attempt = 0; ; attempt++)
+        var clock = Stopwatch.StartNew();
+        while (true)
         {
             var (reply, bytes) = await life.Api.DownloadAsync($"/v1/sessions/{life.Id}/files/{path}", RequestBound);
-            if (reply.Status == 503 && reply.ProblemCode == "sandbox_unavailable" && attempt < 3 && (await ExcusedByKillAsync(life) || attempt == 0))
+            if (await ShouldRetryForCapacityAsync(life, $"download {path}", reply, clock))
             {
-                continue; // "try again", says the server: the sandbox was being replaced
+                continue;
             }
             Require(life, $"download {path}", reply, 200);
             L.Latency("download", reply.Elapsed);
@@ -512,7 +513,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         var code = $"print('{token}', flush=True)\nimport time\ntime.sleep(60)";
         var before = Probe.SandboxOn(life.Workspace!);
         SandboxOnHost? killed = null;
-        var stream = await life.Api.StreamAsync(life.Id, code, null, RequestBound, e =>
+        var stream = await OpenStreamAsync(life, () => life.Api.StreamAsync(life.Id, code, null, RequestBound, e =>
         {
             if (killed is null && e.Name == "stream")
             {
@@ -520,7 +521,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
                 Inject(life, fault);
             }
             return Task.FromResult(true);
-        });
+        }));
         var done = RequireDone(life, fault, stream, code, ownTokenRequired: true);
         if (killed is null)
         {
@@ -552,6 +553,15 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         var token = NewToken();
         var code = $"print('{token}')\nopen('{Marker}').read()";
         var (execution, _) = await ExecuteAsync(life, fault + " → next execution", code, null);
+        if (old is null && execution.GetProperty("status").GetString() == "crashed")
+        {
+            // A kill from outside between two requests: this execution may still meet the dying
+            // sandbox, and rightly reports it crashed. The one after must work.
+            L.Count("first execution after a kill between requests reported crashed (the sandbox was dying)");
+            token = NewToken();
+            code = $"print('{token}')\nopen('{Marker}').read()";
+            (execution, _) = await ExecuteAsync(life, fault + " → execution after the crashed one", code, null);
+        }
         if (execution.GetProperty("status").GetString() != "ok")
         {
             if (await ExcusedByKillAsync(life))
@@ -588,7 +598,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         Reply? busy = null;
         string? busyCode = null;
         Inject(life, fault);
-        var stream = await life.Api.StreamAsync(life.Id, code, 1, RequestBound, async e =>
+        var stream = await OpenStreamAsync(life, () => life.Api.StreamAsync(life.Id, code, 1, RequestBound, async e =>
         {
             if (busy is null && e.Name == "stream")
             {
@@ -597,7 +607,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
                 busy = await life.Api.ExecuteAsync(life.Id, busyCode, null, RequestBound);
             }
             return true;
-        });
+        }));
         var done = RequireDone(life, fault, stream, code, ownTokenRequired: true);
         var status = done.GetProperty("status").GetString();
         if (status != "timeout")
@@ -666,7 +676,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         var token = NewToken();
         var code = $"print('{token}', flush=True)\nimport time\ntime.sleep(30)";
         Inject(life, fault);
-        var stream = await life.Api.StreamAsync(life.Id, code, null, RequestBound, e => Task.FromResult(e.Name != "stream"));
+        var stream = await OpenStreamAsync(life, () => life.Api.StreamAsync(life.Id, code, null, RequestBound, e => Task.FromResult(e.Name != "stream")));
         if (!stream.ClosedByClient)
         {
             if (stream.Transport is not null && scenario.IsExcused(life.Epoch))
@@ -720,7 +730,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         // About 1.2 MB of output: the server streams only the head, so a slow client is never sent it all.
         var code = $"print('{token}', flush=True)\nimport sys\nfor i in range(3000):\n    sys.stdout.write('%05d ' % i + 'y' * 400 + '\\n')";
         Inject(life, fault);
-        var stream = await life.Api.StreamAsync(life.Id, code, null, RequestBound, null, readChunk: 2048, readPause: TimeSpan.FromMilliseconds(15));
+        var stream = await OpenStreamAsync(life, () => life.Api.StreamAsync(life.Id, code, null, RequestBound, null, readChunk: 2048, readPause: TimeSpan.FromMilliseconds(15)));
         var done = RequireDone(life, fault, stream, code, ownTokenRequired: true);
         if (done.GetProperty("status").GetString() != "ok")
         {
@@ -910,11 +920,13 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
     /// <summary>Runs code as one JSON request; checks the answer's status, its tokens, and records it for the audit check.</summary>
     private async Task<(JsonElement Execution, Reply Reply)> ExecuteAsync(Life life, string what, string code, double? timeout, bool ownTokenRequired = true)
     {
-        var reply = await life.Api.ExecuteAsync(life.Id, code, timeout, RequestBound);
-        if (reply.Status == 503 && reply.ProblemCode == "sandbox_unavailable" && await ExcusedByKillAsync(life))
+        var clock = Stopwatch.StartNew();
+        Reply reply;
+        do
         {
-            reply = await life.Api.ExecuteAsync(life.Id, code, timeout, RequestBound); // its replacement was refused once: try again
+            reply = await life.Api.ExecuteAsync(life.Id, code, timeout, RequestBound);
         }
+        while (await ShouldRetryForCapacityAsync(life, what, reply, clock));
         Require(life, what, reply, 200);
         var execution = reply.Json;
         // A crash may lose what was printed just before it; any other end must carry the token.
@@ -1020,21 +1032,58 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         Fail(life, what, $"expected {status}, got {reply}");
     }
 
-    /// <summary>A file request, retried when the server says the sandbox went away ("try again") because it was being replaced.</summary>
+    /// <summary>A file request (or a restart), retried while the server answers sandbox_unavailable (see <see cref="ShouldRetryForCapacityAsync"/>).</summary>
     private async Task<Reply> FileWithRetryAsync(Life life, string what, Func<Task<Reply>> send, int status)
     {
-        for (int attempt = 0; ; attempt++)
+        var clock = Stopwatch.StartNew();
+        while (true)
         {
             var reply = await send();
-            if (reply.Status == 503 && reply.ProblemCode == "sandbox_unavailable" && attempt < 3 && !scenario.IsExcused(life.Epoch))
+            if (await ShouldRetryForCapacityAsync(life, what, reply, clock))
             {
-                L.Count("file requests answered sandbox_unavailable (retried)");
                 continue;
             }
             Require(life, what, reply, status);
             return reply;
         }
     }
+
+    /// <summary>Opens an event stream, retried while it is refused with sandbox_unavailable.</summary>
+    private async Task<StreamResult> OpenStreamAsync(Life life, Func<Task<StreamResult>> open)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var stream = await open();
+            if (!await ShouldRetryForCapacityAsync(life, "event stream", stream.Head, clock))
+            {
+                return stream;
+            }
+        }
+    }
+
+    /// <summary>
+    /// sandbox_unavailable is the documented answer when a request needs a new sandbox (after a
+    /// crash or a kill) and none can be started in time because the host is at capacity, or when
+    /// the sandbox went away during a file request. It says "try again": the session must work
+    /// again once there is room, within <see cref="CapacityPatience"/>.
+    /// </summary>
+    private async Task<bool> ShouldRetryForCapacityAsync(Life life, string what, Reply reply, Stopwatch clock)
+    {
+        if (reply.Status != 503 || reply.ProblemCode != "sandbox_unavailable" || scenario.IsExcused(life.Epoch))
+        {
+            return false;
+        }
+        L.Count("requests answered sandbox_unavailable (a new sandbox was needed; retried)");
+        if (clock.Elapsed > CapacityPatience)
+        {
+            Fail(life, what, $"still sandbox_unavailable after {clock.Elapsed.TotalSeconds:0} s of retrying: the session did not work again ({reply})");
+        }
+        await Task.Delay(TimeSpan.FromMilliseconds(300 + _random.Next(700))); // back-off, as a client told to try again would
+        return true;
+    }
+
+    private static readonly TimeSpan CapacityPatience = TimeSpan.FromSeconds(90);
 
     /// <summary>
     /// True when the fault injector killed this session's sandbox since the last look: a crash,
@@ -1045,6 +1094,15 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         if (life.Workspace is null || scenario.KillsOf(life.Workspace) <= life.KillsSeen)
         {
             return false;
+        }
+        lock (life.PendingFaults)
+        {
+            // The random kill overtook the operation's own fault: that one cannot be judged.
+            foreach (var fault in life.PendingFaults)
+            {
+                L.CutShort(fault);
+            }
+            life.PendingFaults.Clear();
         }
         await AccountForKillsAsync(life);
         return true;
