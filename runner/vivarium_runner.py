@@ -3,9 +3,10 @@
 
 The host talks to it over a framed protocol (4-byte big-endian length, then a
 UTF-8 JSON object with a "type") carried by the process's original stdin and
-stdout. Before any user code runs, the runner moves that channel to private
-descriptors and points fds 0, 1 and 2 at /dev/null and two pipes, so nothing
-the user's code (or a C extension, or a subprocess) writes can corrupt it.
+stdout. Before any user code runs, the runner closes every other descriptor it
+inherited, moves that channel to private descriptors and points fds 0, 1 and 2
+at /dev/null and two pipes, so nothing the user's code (or a C extension, or a
+subprocess) writes can corrupt it.
 
 Host -> runner: execute, interrupt, read_file, write_file, list_files,
                 delete_file, set_env, shutdown.
@@ -359,6 +360,8 @@ def build_shell(session):
             pass
 
         def write_format_data(self, format_dict, md_dict=None):
+            if session.parent is None:
+                return  # the warm-up cell's value: no execution to send it to
             session.flush_output()
             session.channel.send("execute_result", parent=session.parent,
                                  execution_count=self.shell.execution_count,
@@ -504,6 +507,11 @@ class Session:
                 __import__(module)
             except Exception:  # a missing optional package must not stop the sandbox
                 pass
+        # The first cell that shows a value pays 5-15 ms to set IPython's formatters up. Pay it
+        # here, while the sandbox waits in the pool, not in the user's first request. The
+        # cell is not counted, and flush() forgets its value (_ and Out).
+        self.shell.run_cell("0", store_history=False)
+        self.shell.displayhook.flush()
         signal.signal(signal.SIGINT, self._on_sigint)
 
     def _on_sigint(self, signum, frame):
@@ -671,7 +679,25 @@ class Session:
             pass
 
 
+def close_inherited_descriptors():
+    """Closes every descriptor beyond stdin, stdout and stderr, before anything else.
+
+    The server's own descriptors are close-on-exec, but whatever it inherited from what started
+    it (a supervisor's or a shell's pipe, a terminal, a socket-activation listener) is not, and
+    setpriv, bubblewrap and Python all pass descriptors on. Without this, user code would hold
+    them: a channel to host processes, shared by every sandbox of the server.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the descriptor listdir used, already closed
+
+
 def main():
+    close_inherited_descriptors()
     config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     session = Session(config)
     session.take_over_stdio()

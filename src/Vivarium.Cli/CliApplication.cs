@@ -3,7 +3,7 @@ using Vivarium.Cli.Commands;
 
 namespace Vivarium.Cli;
 
-/// <summary>The <c>vivarium</c> command line: <c>serve</c>, <c>run</c>, <c>repl</c>, <c>doctor</c>.</summary>
+/// <summary>The <c>vivarium</c> command line: <c>serve</c>, <c>run</c>, <c>repl</c>, <c>doctor</c>, <c>mcp</c>.</summary>
 internal static class CliApplication
 {
     /// <summary>Builds the command tree, each command writing to <paramref name="console"/>.</summary>
@@ -14,6 +14,7 @@ internal static class CliApplication
         RunCommand.Create(console),
         ReplCommand.Create(console),
         DoctorCommand.Create(console),
+        McpCommand.Create(console),
     };
 
     /// <summary>Parses <paramref name="args"/> and runs the chosen command.</summary>

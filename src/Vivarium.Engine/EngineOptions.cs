@@ -90,6 +90,18 @@ public sealed class ExecutionOptions
     [Range(1, 10_000)]
     public int MaxDisplayOutputs { get; set; } = 50;
 
+    /// <summary>
+    /// Bytes of rich output (displays, results, errors) kept per execution. Each object is
+    /// already capped in size; this bounds how many a cell can pile up, so one execution cannot
+    /// make the server hold (and send) hundreds of megabytes.
+    /// </summary>
+    [Range(1024, 1024L * 1024 * 1024)]
+    public long MaxRichOutputBytes { get; set; } = 24L * 1024 * 1024;
+
+    /// <summary>Errors kept per execution (a cell can report many through showtraceback).</summary>
+    [Range(1, 1000)]
+    public int MaxErrorOutputs { get; set; } = 10;
+
     /// <summary>Characters in the summary written for a language model.</summary>
     [Range(200, 1_000_000)]
     public int SummaryBudgetChars { get; set; } = 4000;

@@ -6,10 +6,13 @@ using OpenTelemetry.Metrics;
 using Vivarium.Engine;
 using Vivarium.Server.Api;
 using Vivarium.Engine.Sessions;
+using Vivarium.Mcp;
 using Vivarium.Server.Audit;
 using Vivarium.Server.Auth;
+using Vivarium.Server.Compat;
 using Vivarium.Server.Errors;
 using Vivarium.Server.Operations;
+using Vivarium.Server.Playground;
 
 namespace Vivarium.Server;
 
@@ -48,6 +51,7 @@ public static partial class VivariumServer
         services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddVivariumEngine();
+        services.AddVivariumMcp();
         AddAuditLog(builder);
 
         var serverOptions = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
@@ -130,8 +134,11 @@ public static partial class VivariumServer
                 : TypedResults.Problem(statusCode: http.Response.StatusCode);
             await result.ExecuteAsync(http);
         });
+        app.UseDefaultFiles(PlaygroundFiles.DefaultFilesOptions);
+        app.UseStaticFiles(PlaygroundFiles.StaticFileOptions);
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseCompat(); // E2B and Terrarium (docs/compat.md); before the rate limiter, which needs the sandbox's tenant
         app.UseRateLimiter();
 
         app.MapOperations();
@@ -142,6 +149,7 @@ public static partial class VivariumServer
         v1.MapSessions();
         v1.MapExecutions();
         v1.MapFiles();
+        app.MapVivariumMcp("/mcp", http => http.Features.Get<Tenant>() is { } t ? new McpCaller(t.Id, t.MaxSessions) : null).RequireAuthorization();
 
         var keys = app.Services.GetRequiredService<ApiKeyStore>();
         if (keys.GeneratedKey is { } generated)

@@ -29,7 +29,7 @@ public sealed class BackendStartupTests
                 Directory.CreateDirectory(cgroup);
                 await File.WriteAllTextAsync(Path.Combine(cgroup, "tasks"), orphan.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
-            using var backend = new BubblewrapBackend(Options.Create(new BubblewrapOptions { StateDirectory = state }), NullLogger<BubblewrapBackend>.Instance);
+            var backend = new BubblewrapBackend(Options.Create(new BubblewrapOptions { StateDirectory = state }), NullLogger<BubblewrapBackend>.Instance);
 
             await backend.InitializeAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
 
@@ -37,6 +37,11 @@ public sealed class BackendStartupTests
             Assert.True(Directory.Exists(Path.Combine(state, "workspaces")));
             Assert.All(cgroups, c => Assert.False(Directory.Exists(c), $"{c} is still there"));
             Assert.True(orphan.WaitForExit(TimeSpan.FromSeconds(5)), "the process in the leftover cgroup is still alive");
+
+            // A clean shutdown leaves no empty parent cgroup behind either.
+            Assert.True(Directory.Exists(Path.Combine("/sys/fs/cgroup/memory", instance)));
+            backend.Dispose();
+            Assert.All(Controllers, c => Assert.False(Directory.Exists(Path.Combine("/sys/fs/cgroup", c, instance)), $"the {c} parent is still there"));
         }
         finally
         {

@@ -3,7 +3,7 @@ using Vivarium.Engine.Executions;
 
 namespace Vivarium.Engine.Tests;
 
-/// <summary>What a cell produces: values, rich outputs, errors. One session serves the whole class's tests where state does not matter.</summary>
+/// <summary>What a cell produces: values, rich outputs, errors, output streams. Each test has its own session, so none depends on another.</summary>
 [Collection("Engine")]
 public sealed class ExecutionTests(EngineFixture engine)
 {
@@ -19,10 +19,24 @@ public sealed class ExecutionTests(EngineFixture engine)
 
         Assert.Equal(ExecutionStatus.Ok, first.Status);
         Assert.Null(first.Result);
+        Assert.Equal(1, first.ExecutionCount);
         Assert.Equal(ExecutionStatus.Ok, second.Status);
         Assert.Equal("42", second.Result!["text/plain"].GetString());
         Assert.Equal(2, second.ExecutionCount);
         Assert.Equal(2, lease.Session.ExecutionCount);
+    }
+
+    [Fact]
+    public async Task Execute_FirstCellOfAFreshSession_SeesNoEarlierResults()
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        var execution = await lease.RunAsync("(_, Out, In[1:])");
+
+        Assert.Equal(1, execution.ExecutionCount);
+        Assert.Equal("('', {}, ['(_, Out, In[1:])'])", execution.Result!["text/plain"].GetString());
+        var next = await lease.RunAsync("sorted(Out)");
+        Assert.Equal("[1]", next.Result!["text/plain"].GetString());
     }
 
     [Fact]

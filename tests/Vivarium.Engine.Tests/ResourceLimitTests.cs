@@ -107,6 +107,28 @@ public sealed class ResourceLimitTests(EngineFixture engine, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task Execute_MultiprocessingPool_WorksAndItsWorkersPrint()
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        // Forked workers, semaphores in /dev/shm, results over pipes: the usual ways that
+        // multiprocessing breaks in a sandbox.
+        var execution = await lease.RunAsync("""
+            import multiprocessing as mp
+            def square(x):
+                print(f'worker {x}', flush=True)
+                return x * x
+            with mp.get_context('fork').Pool(2) as pool:
+                results = pool.map(square, range(6))
+            results
+            """);
+
+        Assert.True(execution.Status == ExecutionStatus.Ok, execution.Summary);
+        Assert.Equal("[0, 1, 4, 9, 16, 25]", execution.Result!["text/plain"].GetString());
+        Assert.Contains("worker 5\n", execution.Stdout);
+    }
+
+    [Fact]
     public async Task Execute_ForkedChild_NeverWritesFrames()
     {
         await using var lease = await engine.NewSessionAsync();

@@ -105,6 +105,37 @@ public sealed class StopTests(EngineFixture engine, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Execute_CodeThatKillsTheInterpreter_CrashesThenSessionRecovers()
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        // No output before the exit: what is still in the stdout pipe when the interpreter
+        // dies is lost, as the runner's own thread is what forwards it.
+        var execution = await lease.RunAsync("import os\nos._exit(3)");
+
+        Assert.Equal(ExecutionStatus.Crashed, execution.Status);
+        Assert.Equal("SandboxCrashed", execution.Error!.Name);
+        Assert.Contains("exited", execution.Error.Value);
+        Assert.StartsWith("The sandbox crashed", execution.Summary);
+        var after = await lease.RunAsync("1 + 1");
+        Assert.Equal("2", after.Result!["text/plain"].GetString());
+    }
+
+    [Fact]
+    public async Task Execute_SysExit_IsAnErrorAndTheSessionLivesOn()
+    {
+        await using var lease = await engine.NewSessionAsync();
+        await lease.RunOkAsync("kept = 5");
+
+        var execution = await lease.RunAsync("import sys\nsys.exit(1)");
+
+        Assert.Equal(ExecutionStatus.Error, execution.Status);
+        Assert.Equal("SystemExit", execution.Error!.Name);
+        var after = await lease.RunAsync("kept");
+        Assert.Equal("5", after.Result!["text/plain"].GetString());
+    }
+
+    [Fact]
     public async Task Start_WhileAnotherExecutionRuns_ThrowsSessionBusy()
     {
         await using var lease = await engine.NewSessionAsync();

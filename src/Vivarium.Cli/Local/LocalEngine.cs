@@ -32,6 +32,9 @@ internal sealed class LocalEngine : IAsyncDisposable
     /// <summary>This engine's private state directory (workspaces, runner, font cache).</summary>
     public string StateDirectory { get; }
 
+    /// <summary>The engine's services (sessions, options, backend), for surfaces built on it such as MCP.</summary>
+    public IServiceProvider Services => _host.Services;
+
     /// <summary>The session service of this engine.</summary>
     public SessionService Sessions => _host.Services.GetRequiredService<SessionService>();
 

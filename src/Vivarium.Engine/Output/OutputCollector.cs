@@ -14,7 +14,11 @@ internal sealed class OutputCollector(ExecutionOptions options)
     private readonly CappedText _stdout = new(options.StreamHeadChars, options.StreamTailChars);
     private readonly CappedText _stderr = new(options.StreamHeadChars, options.StreamTailChars);
     private readonly List<ExecutionOutput> _outputs = [];
+    private const int MaxErrorValueChars = 16 * 1024;
+    private const int MaxTracebackChars = 64 * 1024;
     private int _displays;
+    private int _errors;
+    private long _richBytes;
 
     public int DroppedDisplays { get; private set; }
     public IReadOnlyDictionary<string, JsonElement>? Result { get; private set; }
@@ -47,7 +51,7 @@ internal sealed class OutputCollector(ExecutionOptions options)
             }
             case DisplayDataMessage display:
             {
-                if (_displays >= options.MaxDisplayOutputs)
+                if (_displays >= options.MaxDisplayOutputs || !TryReserve(Size(display.Data)))
                 {
                     DroppedDisplays++;
                     return null;
@@ -59,15 +63,30 @@ internal sealed class OutputCollector(ExecutionOptions options)
             }
             case ExecuteResultMessage result:
             {
-                Result = result.Data;
-                var output = new ExecuteResultOutput(result.ExecutionCount, result.Data);
+                var data = result.Data;
+                long size = Size(data);
+                if (!TryReserve(size))
+                {
+                    data = Note($"[a result of {size:N0} bytes was not kept: over the limit of {options.MaxRichOutputBytes:N0} bytes of rich output per execution]");
+                }
+                Result = data;
+                var output = new ExecuteResultOutput(result.ExecutionCount, data);
                 _outputs.Add(output);
                 return new ExecutionOutputEvent(output);
             }
             case ErrorMessage error:
             {
-                Error = new ExecutionError(error.Name, error.Value, string.Join('\n', error.Traceback));
-                UserTraceback = error.UserTraceback;
+                // The last error is the one that ended the cell; more than a few are kept only counted.
+                var value = CappedText.Shorten(error.Value, MaxErrorValueChars);
+                var traceback = CappedText.Shorten(string.Join('\n', error.Traceback), MaxTracebackChars);
+                Error = new ExecutionError(error.Name, value, traceback);
+                UserTraceback = CappedText.Shorten(error.UserTraceback, MaxTracebackChars);
+                if (_errors >= options.MaxErrorOutputs || !TryReserve((value.Length + traceback.Length) * 2L))
+                {
+                    DroppedDisplays++;
+                    return null;
+                }
+                _errors++;
                 var output = new ErrorOutput(Error.Name, Error.Value, Error.Traceback);
                 _outputs.Add(output);
                 return new ExecutionOutputEvent(output);
@@ -115,6 +134,30 @@ internal sealed class OutputCollector(ExecutionOptions options)
         var summary = SummaryRenderer.Render(execution, new SummaryFacts(UserTraceback, DroppedDisplays, timeout), options.SummaryBudgetChars);
         return execution with { Summary = summary };
     }
+
+    private bool TryReserve(long bytes)
+    {
+        if (_richBytes + bytes > options.MaxRichOutputBytes)
+        {
+            return false;
+        }
+        _richBytes += bytes;
+        return true;
+    }
+
+    /// <summary>The bundle's size as it arrived (UTF-8 JSON), without copying it.</summary>
+    private static long Size(IReadOnlyDictionary<string, JsonElement> data)
+    {
+        long size = 0;
+        foreach (var (type, value) in data)
+        {
+            size += type.Length + System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(value).Length;
+        }
+        return size;
+    }
+
+    private static Dictionary<string, JsonElement> Note(string text) =>
+        new(StringComparer.Ordinal) { ["text/plain"] = JsonSerializer.SerializeToElement(text) };
 
     private static void AppendTail(List<ExecutionOutput> outputs, string name, CappedText text)
     {

@@ -56,8 +56,8 @@ public sealed partial class Session
     /// <summary>The tenant that owns it; no other tenant can see it.</summary>
     public string TenantId { get; }
 
-    /// <summary>What it was created with.</summary>
-    public SessionSettings Settings { get; }
+    /// <summary>What it was created with (the idle timeout may have been changed since, see <see cref="SetIdleTimeout"/>).</summary>
+    public SessionSettings Settings { get; private set; }
 
     /// <summary>When it was created.</summary>
     public DateTimeOffset CreatedAt { get; }
@@ -92,6 +92,20 @@ public sealed partial class Session
     private int _requestsInFlight;
 
     internal bool IsExpired(DateTimeOffset now) => now >= ExpiresAt && _running is null && Volatile.Read(ref _requestsInFlight) == 0;
+
+    /// <summary>
+    /// Changes the idle timeout and counts as activity, so the session lives at least that long
+    /// from now (still bounded by the maximum lifetime). Clients that manage a sandbox's life
+    /// from outside (E2B's <c>setTimeout</c>) need to move the deadline after creation.
+    /// </summary>
+    /// <exception cref="VivariumException">session_not_found when ended; invalid_request when out of range.</exception>
+    public void SetIdleTimeout(TimeSpan idleTimeout)
+    {
+        ThrowIfEnded();
+        SessionService.ValidateIdleTimeout(idleTimeout, _context.Options);
+        Settings = Settings with { IdleTimeout = idleTimeout };
+        Touch();
+    }
 
     // ------------------------------------------------------------------------------------
     // Executions

@@ -210,10 +210,7 @@ public sealed partial class SessionService
     {
         var o = _context.Options;
         var idle = options.IdleTimeout ?? o.IdleTimeout;
-        if (idle <= TimeSpan.Zero || idle > o.MaxIdleTimeout)
-        {
-            throw new VivariumException(ErrorCodes.InvalidRequest, $"idle_timeout_seconds must be greater than 0 and at most {o.MaxIdleTimeout.TotalSeconds:0}");
-        }
+        ValidateIdleTimeout(idle, o);
         var env = options.Environment ?? new Dictionary<string, string>();
         if (env.Count > 64)
         {
@@ -249,6 +246,14 @@ public sealed partial class SessionService
         if (requested is { } value && (value < least || (most is { } max && value > max)))
         {
             throw new VivariumException(ErrorCodes.InvalidRequest, $"limits.{name} must be between {least} and {most} (the server's default)");
+        }
+    }
+
+    internal static void ValidateIdleTimeout(TimeSpan idle, SessionOptions options)
+    {
+        if (idle <= TimeSpan.Zero || idle > options.MaxIdleTimeout)
+        {
+            throw new VivariumException(ErrorCodes.InvalidRequest, $"idle_timeout_seconds must be greater than 0 and at most {options.MaxIdleTimeout.TotalSeconds:0}");
         }
     }
 

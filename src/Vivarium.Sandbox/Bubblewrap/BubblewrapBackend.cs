@@ -196,12 +196,13 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     {
         var runtime = _runtime ?? throw new InvalidOperationException("InitializeAsync must run first");
         var id = "sbx_" + NewId();
-        // :: Step 1: the cgroup, with its limits, before any process exists.
-        int maxProcesses = limits.MaxProcesses ?? _options.MaxProcesses;
+        // :: Step 1: the cgroup, with its limits, before any process exists. The configured
+        // limits are a ceiling: a session may ask for less, never for more.
+        int maxProcesses = Math.Min(limits.MaxProcesses ?? int.MaxValue, _options.MaxProcesses);
         var cgroup = _cgroups!.Create(id,
-            limits.MemoryBytes ?? _options.MemoryLimitBytes,
+            Math.Min(limits.MemoryBytes ?? long.MaxValue, _options.MemoryLimitBytes),
             maxProcesses,
-            limits.CpuCores ?? _options.CpuCores);
+            Math.Min(limits.CpuCores ?? double.MaxValue, _options.CpuCores));
 
         // :: Step 2: the argv (the whole isolation recipe) and an empty environment for bwrap,
         // which is pid 1 in the sandbox and whose environment is readable at /proc/1/environ.
@@ -231,7 +232,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             cgroup.KillAllAndRemove();
             throw new SandboxStartException($"could not start bubblewrap: {e.Message}", e);
         }
-        var sandbox = new BubblewrapSandbox(id, workspace, process, cgroup, _options.MaxFrameBytes, _logger);
+        var sandbox = new BubblewrapSandbox(id, workspace, process, cgroup, _options.MaxFrameBytes, _options.MaxDisplayBytes, _logger);
         try
         {
             await sandbox.StartAsync(_options.StartTimeout, cancellationToken);

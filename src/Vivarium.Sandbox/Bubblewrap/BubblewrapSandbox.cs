@@ -17,14 +17,14 @@ internal sealed partial class BubblewrapSandbox : ISandbox
     private SandboxExitReason? _killReason;
     private ReadyMessage? _info;
 
-    public BubblewrapSandbox(string id, SandboxWorkspace workspace, Process process, SandboxCgroup cgroup, int maxFrameBytes, ILogger logger)
+    public BubblewrapSandbox(string id, SandboxWorkspace workspace, Process process, SandboxCgroup cgroup, int maxFrameBytes, int maxDisplayBytes, ILogger logger)
     {
         Id = id;
         Workspace = workspace;
         _process = process;
         _cgroup = cgroup;
         _logger = logger;
-        Runner = new RunnerClient(process.StandardOutput.BaseStream, process.StandardInput.BaseStream, maxFrameBytes, logger);
+        Runner = new RunnerClient(process.StandardOutput.BaseStream, process.StandardInput.BaseStream, maxFrameBytes, logger, maxDisplayBytes);
         _ = CollectStderrAsync();
         _ = MonitorAsync();
     }

@@ -131,12 +131,7 @@ internal sealed class CgroupHierarchy
     /// <summary>Kills and removes every sandbox cgroup left under this instance by an earlier run.</summary>
     public int SweepOrphans()
     {
-        var parents = Mode switch
-        {
-            CgroupMode.V1 => V1Controllers.Select(c => Path.Combine(Root, c, _instance)).ToArray(),
-            CgroupMode.V2 => [Path.Combine(Root, _instance)],
-            _ => [],
-        };
+        var parents = InstanceDirectories(_instance);
         var names = parents.Where(Directory.Exists)
             .SelectMany(p => Directory.EnumerateDirectories(p).Select(Path.GetFileName))
             .Distinct()

@@ -27,6 +27,7 @@ public sealed class RunnerLostException(RunnerChannelClosed closed) : Exception(
 public sealed partial class RunnerClient : IAsyncDisposable
 {
     private readonly FrameReader _reader;
+    private readonly int _maxDisplayBytes;
     private readonly Stream _toRunner;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -42,9 +43,11 @@ public sealed partial class RunnerClient : IAsyncDisposable
     /// <param name="toRunner">Frames to the runner.</param>
     /// <param name="maxFrameBytes">Largest frame accepted from the runner.</param>
     /// <param name="logger">Where protocol trouble is logged.</param>
-    public RunnerClient(Stream fromRunner, Stream toRunner, int maxFrameBytes, ILogger logger)
+    /// <param name="maxDisplayBytes">Largest display_data or execute_result frame passed on as it is; a bigger one is replaced by a note.</param>
+    public RunnerClient(Stream fromRunner, Stream toRunner, int maxFrameBytes, ILogger logger, int maxDisplayBytes = int.MaxValue)
     {
         _reader = new FrameReader(fromRunner, maxFrameBytes);
+        _maxDisplayBytes = maxDisplayBytes;
         _toRunner = toRunner;
         _logger = logger;
     }
@@ -219,7 +222,7 @@ public sealed partial class RunnerClient : IAsyncDisposable
                     closed = new RunnerChannelClosed(false, "the runner exited");
                     break;
                 }
-                var message = RunnerMessageParser.Parse(frame);
+                var message = CapDisplay(RunnerMessageParser.Parse(frame), frame.Length);
                 if (message is FatalMessage fatal)
                 {
                     closed = new RunnerChannelClosed(false, $"the runner failed: {LastLine(fatal.Message)}");
@@ -247,6 +250,37 @@ public sealed partial class RunnerClient : IAsyncDisposable
             closed = new RunnerChannelClosed(true, $"the runner's messages could not be handled: {e.Message}");
         }
         Close(closed);
+    }
+
+    /// <summary>
+    /// The runner replaces a rich object over the display limit with a note, but it shares its
+    /// interpreter with the user's code, which can write frames on the channel itself. So the
+    /// host applies the same limit again: an oversized object never reaches the engine.
+    /// </summary>
+    private RunnerMessage? CapDisplay(RunnerMessage? message, int frameBytes)
+    {
+        if (frameBytes <= _maxDisplayBytes)
+        {
+            return message;
+        }
+        return message switch
+        {
+            DisplayDataMessage display => display with { Data = OversizedNote(frameBytes), Metadata = null },
+            ExecuteResultMessage result => result with { Data = OversizedNote(frameBytes) },
+            _ => message,
+        };
+    }
+
+    private Dictionary<string, JsonElement> OversizedNote(int frameBytes)
+    {
+        var note = $"[output of {frameBytes} bytes not shown: over the limit of {_maxDisplayBytes} bytes for one display object]";
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStringValue(note);
+        }
+        using var document = JsonDocument.Parse(buffer.WrittenMemory);
+        return new Dictionary<string, JsonElement>(StringComparer.Ordinal) { ["text/plain"] = document.RootElement.Clone() };
     }
 
     private void Route(RunnerMessage? message)

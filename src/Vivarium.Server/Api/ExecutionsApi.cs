@@ -52,16 +52,22 @@ public static class ExecutionsApi
                     await session.WriteFileAsync(file.Path!, DecodeBase64(file.ContentBase64, file.Path), http.RequestAborted);
                 }
                 var execution = await session.ExecuteAsync(new ExecuteRequest(body.Code, Seconds.ToTimeSpan(body.TimeoutSeconds, "timeout_seconds")), http.RequestAborted);
+                // The cap counts the bytes actually read: the sizes in the file list come from the
+                // sandbox, which may under-report them.
                 var produced = new List<OutputFileView>();
                 long total = 0;
                 foreach (var change in execution.Files.Where(f => f.Change != "deleted"))
                 {
-                    total += change.Size;
-                    if (total > options.Value.MaxReturnedFileBytes)
+                    if (total + change.Size > options.Value.MaxReturnedFileBytes)
                     {
                         break; // the execution's file list still names it
                     }
                     var bytes = await session.ReadFileAsync(change.Path, http.RequestAborted);
+                    if (total + bytes.Length > options.Value.MaxReturnedFileBytes)
+                    {
+                        break;
+                    }
+                    total += bytes.Length;
                     produced.Add(new OutputFileView(change.Path, bytes.Length, Convert.ToBase64String(bytes)));
                 }
                 return TypedResults.Ok(new OneShotResult(execution, produced));

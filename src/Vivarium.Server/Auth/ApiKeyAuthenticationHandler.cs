@@ -26,7 +26,9 @@ internal sealed class ApiKeyAuthenticationHandler(
         {
             return Task.FromResult(AuthenticateResult.Fail("unknown API key"));
         }
-        var identity = new ClaimsIdentity([new Claim(TenantClaim, tenant.Id)], SchemeName);
+        // The tenant is also the name identifier: MCP's stateful sessions are bound to it, so a
+        // session id is useless to any other tenant (the SDK refuses principals without one).
+        var identity = new ClaimsIdentity([new Claim(TenantClaim, tenant.Id), new Claim(ClaimTypes.NameIdentifier, tenant.Id)], SchemeName);
         Context.Features.Set(tenant);
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
     }

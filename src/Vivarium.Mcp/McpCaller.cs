@@ -1,0 +1,9 @@
+namespace Vivarium.Mcp;
+
+/// <summary>
+/// Who is calling, as the host resolved it (over HTTP, from the API key; on stdio, the local
+/// user). Sessions are created for and looked up in this tenant only.
+/// </summary>
+/// <param name="TenantId">The tenant; never another tenant's sessions.</param>
+/// <param name="MaxSessions">The tenant's own session quota, when its key sets one.</param>
+public sealed record McpCaller(string TenantId, int? MaxSessions = null);
