@@ -829,6 +829,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         L.Latency("delete session", reply.Elapsed);
         await ExpectNothingLeftAsync(life, "delete");
         L.Count("sessions ended by delete, nothing left");
+        CountKillsBeforeTheEnd(life);
         var again = await life.Api.GetAsync($"/v1/sessions/{life.Id}", RequestBound);
         if (!(again.Status == 404 && again.ProblemCode == "session_not_found") && !(again.Failed && scenario.IsExcused(life.Epoch)))
         {
@@ -857,6 +858,18 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         L.Latency("idle session reaped after", clock.Elapsed);
         await ExpectNothingLeftAsync(life, "idle timeout");
         L.Count("sessions ended by idle timeout, nothing left");
+        CountKillsBeforeTheEnd(life);
+    }
+
+    /// <summary>A random kill after the session's last request: its end, with nothing left behind, is what survived it.</summary>
+    private void CountKillsBeforeTheEnd(Life life)
+    {
+        long kills = scenario.KillsOf(life.Workspace!);
+        if (kills > life.KillsSeen)
+        {
+            L.Survived(RandomKill, kills - life.KillsSeen);
+            life.KillsSeen = kills;
+        }
     }
 
     private async Task TryDeleteAsync(Life life)
@@ -1122,7 +1135,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         }
         life.KillsSeen = kills;
         life.StateSet = false;
-        await RecoverAsync(life, "random SIGKILL of a session's sandbox (host)", null);
+        await RecoverAsync(life, RandomKill, null);
     }
 
     private void Inject(Life life, string fault)
@@ -1134,12 +1147,19 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         }
     }
 
+    private const string RandomKill = "random SIGKILL of a session's sandbox (host)";
+
+    /// <summary>Counts a fault as survived, unless it was already counted as cut short (a random kill overtook it).</summary>
     private void Survive(Life life, string fault)
     {
-        L.Survived(fault);
+        bool pending;
         lock (life.PendingFaults)
         {
-            life.PendingFaults.Remove(fault);
+            pending = life.PendingFaults.Remove(fault);
+        }
+        if (pending || fault == RandomKill) // the injector's kills are not tracked per session
+        {
+            L.Survived(fault);
         }
     }
 
@@ -1157,7 +1177,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         }
         if (life.Workspace is not null && scenario.KillsOf(life.Workspace) is var kills && kills > life.KillsSeen)
         {
-            L.CutShort("random SIGKILL of a session's sandbox (host)", kills - life.KillsSeen);
+            L.CutShort(RandomKill, kills - life.KillsSeen);
         }
     }
 
