@@ -101,11 +101,10 @@ internal sealed class FaultInjector(LoadScenario scenario, int seed)
             {
                 continue; // between sandboxes (being replaced): pick another
             }
+            // Registered (and counted) before the kill, so the session that suffers it knows;
+            // a sandbox that ended in between was still the one the session had.
             scenario.RecordKill(workspace);
-            if (scenario.Probe.KillSandbox(workspace) is null)
-            {
-                continue;
-            }
+            scenario.Probe.KillSandbox(workspace);
             if (session)
             {
                 L.Injected("random SIGKILL of a session's sandbox (host)");

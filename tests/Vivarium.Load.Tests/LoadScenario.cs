@@ -506,7 +506,10 @@ public sealed class LoadScenario : IAsyncDisposable
         var expected = Ledger.AuditExpectations(epoch);
         var path = Path.Combine(StateDirectory, "audit.db");
         var recorded = new Dictionary<string, (string Session, string Status)>(StringComparer.Ordinal);
-        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString()))
+        // Read-write although only read: a server SIGKILLed in the middle of writing a batch
+        // leaves a hot journal, which SQLite must roll back before anyone reads (as the next
+        // start would), and a read-only connection cannot (SQLITE_READONLY).
+        await using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString()))
         {
             await connection.OpenAsync();
             await using var command = connection.CreateCommand();

@@ -264,6 +264,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         ["slow reader"] = (w, life) => w.SlowReaderAsync(life),
         ["restart interpreter"] = (w, life) => w.RestartInterpreterAsync(life),
         ["one-shot /v1/execute"] = (w, life) => w.OneShotAsync(life),
+        ["download of a FIFO"] = (w, life) => w.DownloadFifoAsync(life),
         ["W3_state set+get"] = async (w, life) =>
         {
             await w.RunWorkloadAsync(life, Workloads.StateSet);
@@ -296,6 +297,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
             < 86 => "disconnect mid-stream",
             < 92 => "slow reader",
             < 95 => "restart interpreter",
+            < 97 => "download of a FIFO",
             _ => "one-shot /v1/execute",
         }, false);
     }
@@ -780,6 +782,46 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         }
         NoteSandbox(life);
         L.Count("interpreter restarts (files kept)");
+    }
+
+    /// <summary>
+    /// A file that is not a regular file (here a FIFO made by the code): downloading it must be
+    /// refused at once, not wait for a writer with the session's control thread.
+    /// </summary>
+    private async Task DownloadFifoAsync(Life life)
+    {
+        var token = NewToken();
+        var name = $"fifo-{token[..10]}";
+        var (execution, _) = await ExecuteAsync(life, "make a FIFO", $"print('{token}')\nimport os\nos.mkfifo('{name}')", null);
+        if (execution.GetProperty("status").GetString() != "ok")
+        {
+            if (await ExcusedByKillAsync(life))
+            {
+                return;
+            }
+            Fail(life, "make a FIFO", Summary(execution));
+        }
+        var (reply, _) = await life.Api.DownloadAsync($"/v1/sessions/{life.Id}/files/{name}", TimeSpan.FromSeconds(20));
+        if (reply.Failed && scenario.IsExcused(life.Epoch))
+        {
+            throw new EpochEnded();
+        }
+        if (reply.Status != 400 || reply.ProblemCode != "invalid_path")
+        {
+            if (reply.Status == 503 && await ExcusedByKillAsync(life))
+            {
+                return;
+            }
+            Fail(life, "download of a FIFO", $"expected 400 invalid_path at once, got {reply}");
+        }
+        if (life.StateSet)
+        {
+            await RunWorkloadAsync(life, Workloads.StateGet); // the session was not wedged
+        }
+        else
+        {
+            await RunWorkloadAsync(life, Workloads.Stateless[1]);
+        }
     }
 
     /// <summary>POST /v1/execute: a session of its own that ends with the request; its output must be its own.</summary>
