@@ -228,6 +228,7 @@ public sealed class LoadScenario : IAsyncDisposable
         CheckMemory();
         await stop.CancelAsync();
         await sampler;
+        await LeaveAnOrphanedExecutionAsync();
         await StopServerAsync(kill: false, "final SIGTERM", Epoch);
     }
 
@@ -554,10 +555,42 @@ public sealed class LoadScenario : IAsyncDisposable
         }
         if (missing.Count == 0 && wrong.Count == 0)
         {
+            long orphans = expected.Count(e => e.What == "execution ended by the shutdown (client gone)");
+            if (orphans > 0)
+            {
+                Ledger.Survived("execution ended by the shutdown (client gone)", orphans);
+            }
             var byStatus = string.Join(", ", expected.GroupBy(e => e.Status ?? "hung up").OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Count()} {g.Key}"));
             Ledger.Checked($"audit log after {why}: all {expected.Count - atRisk} executions of server {epoch} recorded with their status ({byStatus})" +
                 (atRisk > 0 ? $"; {atRisk} that ended within 1 s of the SIGKILL not required" : ""));
         }
+    }
+
+    /// <summary>
+    /// Right before the final SIGTERM: an execution whose client hung up and whose code
+    /// swallows the interrupt, so that the shutdown (or the kill after the interrupt grace,
+    /// whichever comes first) ends it with no request left for the server to wait for. Its
+    /// record must still reach the audit log.
+    /// </summary>
+    private async Task LeaveAnOrphanedExecutionAsync()
+    {
+        const string what = "execution ended by the shutdown (client gone)";
+        var created = await Api.PostJsonAsync("/v1/sessions", new { }, TimeSpan.FromSeconds(60));
+        if (created.Status != 201)
+        {
+            Ledger.Violation(what, $"could not create its session: {created}");
+            return;
+        }
+        var id = created.Json.GetProperty("id").GetString()!;
+        var code = $"# {Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}\nimport time\nprint('orphan', flush=True)\nwhile True:\n    try:\n        time.sleep(100)\n    except KeyboardInterrupt:\n        pass";
+        var stream = await Api.StreamAsync(id, code, null, TimeSpan.FromSeconds(60), e => Task.FromResult(e.Name != "stream"));
+        if (!stream.ClosedByClient)
+        {
+            Ledger.Violation(what, $"the stream ended before the client hung up: {stream.Head}");
+            return;
+        }
+        Ledger.Injected(what);
+        Ledger.ExpectAudited(code, id, "crashed", Epoch, what);
     }
 
     /// <summary>

@@ -1175,9 +1175,14 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         {
             return;
         }
+        long unaccounted = kills - life.KillsSeen;
         life.KillsSeen = kills;
         life.StateSet = false;
         await RecoverAsync(life, RandomKill, null);
+        if (unaccounted > 1)
+        {
+            L.Survived(RandomKill, unaccounted - 1); // several kills between two looks: one recovery survived them all
+        }
     }
 
     private void Inject(Life life, string fault)
