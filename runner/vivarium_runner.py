@@ -272,9 +272,14 @@ class FileOperations:
         real = resolve_workspace_path(msg.get("path"), must_exist=True)
         if os.path.isdir(real):
             raise IsADirectoryError(msg.get("path"))
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, and this
+        # runs on the control thread, so the whole session (executions too) would hang.
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise NotARegularFileError(msg.get("path"))
+            size = st.st_size
             if size > self.max_file_bytes:
                 raise FileTooLargeError(size)
             data = f.read(self.max_file_bytes + 1)
@@ -296,7 +301,13 @@ class FileOperations:
         # redirect the write outside the workspace.
         resolve_workspace_path(relative(parent))
         temp = os.path.join(parent, f".vivarium-upload-{os.getpid()}-{threading.get_ident()}")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        # Always a new file: whatever sits at the temporary name (a leftover, or a FIFO that
+        # would block this open, and with it the control thread) is removed first.
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -328,6 +339,10 @@ class FileOperations:
             raise IsADirectoryError(msg.get("path"))
         os.unlink(real)
         return {"path": relative(real)}
+
+
+class NotARegularFileError(Exception):
+    """A FIFO, socket or device node: never opened for reading."""
 
 
 class FileTooLargeError(Exception):
@@ -609,6 +624,9 @@ class Session:
         except IsADirectoryError:
             self.channel.send("reply", parent=msg.get("id"), ok=False, code="invalid_path",
                               message=f"is a directory: {msg.get('path')}")
+        except NotARegularFileError:
+            self.channel.send("reply", parent=msg.get("id"), ok=False, code="invalid_path",
+                              message=f"not a regular file: {msg.get('path')}")
         except FileTooLargeError as exc:
             self.channel.send("reply", parent=msg.get("id"), ok=False, code="payload_too_large",
                               message=f"file is {exc.args[0]} bytes, over the limit of {self.files.max_file_bytes}")

@@ -50,9 +50,11 @@ public static partial class VivariumServer
         var services = builder.Services;
         services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        // The audit log first: hosted services stop in reverse order, so it stops after the
+        // session reaper, which ends (and so records) the executions still running at shutdown.
+        AddAuditLog(builder);
         services.AddVivariumEngine();
         services.AddVivariumMcp();
-        AddAuditLog(builder);
 
         var serverOptions = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = serverOptions.MaxRequestBodyBytes);

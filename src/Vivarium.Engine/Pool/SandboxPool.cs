@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -22,6 +23,10 @@ public sealed partial class SandboxPool : BackgroundService
     private readonly SemaphoreSlim _starts;
     private readonly TaskCompletionSource _initialized = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile string? _lastFailure;
+    // Sandboxes waiting in _warm, so one that dies there (OOM killer, an operator's kill) can
+    // be told from one a session took, and dropped at once instead of when a client takes it.
+    private readonly ConcurrentDictionary<ISandbox, byte> _waiting = new();
+    private readonly Lock _pruning = new();
 
     /// <summary>Creates the pool; it starts filling when the host starts.</summary>
     public SandboxPool(ISandboxBackend backend, IOptions<PoolOptions> options, EngineMetrics metrics, ILogger<SandboxPool> logger, TimeProvider time)
@@ -64,6 +69,7 @@ public sealed partial class SandboxPool : BackgroundService
         await _initialized.Task.WaitAsync(cancellationToken);
         while (_warm.Reader.TryRead(out var sandbox))
         {
+            _waiting.TryRemove(sandbox, out _);
             if (!sandbox.Exited.IsCompleted)
             {
                 return (sandbox, true);
@@ -147,8 +153,14 @@ public sealed partial class SandboxPool : BackgroundService
             {
                 workspace = await _backend.CreateWorkspaceAsync(stoppingToken);
                 var sandbox = await StartAsync(workspace, new SandboxLimits(), "pool", stoppingToken);
-                if (!_warm.Writer.TryWrite(sandbox))
+                _waiting[sandbox] = 0;
+                if (_warm.Writer.TryWrite(sandbox))
                 {
+                    _ = DropWhenDeadAsync(sandbox);
+                }
+                else
+                {
+                    _waiting.TryRemove(sandbox, out _);
                     await DiscardAsync(sandbox);
                 }
                 _wasWarm = true;
@@ -182,7 +194,45 @@ public sealed partial class SandboxPool : BackgroundService
         _warm.Writer.TryComplete();
         while (_warm.Reader.TryRead(out var sandbox))
         {
+            _waiting.TryRemove(sandbox, out _);
             await DiscardAsync(sandbox);
+        }
+    }
+
+    /// <summary>
+    /// A warm sandbox that dies while it waits would otherwise stay in the pool until a client
+    /// takes it (and pays for an on-demand start), while /readyz counts it and nothing refills.
+    /// </summary>
+    private async Task DropWhenDeadAsync(ISandbox sandbox)
+    {
+        var exit = await sandbox.Exited;
+        if (!_waiting.ContainsKey(sandbox))
+        {
+            return; // taken by a session (or discarded at shutdown) before it ended
+        }
+        Log.WarmSandboxDied(_logger, exit.Reason.ToString(), exit.Detail);
+        var dead = new List<ISandbox>();
+        lock (_pruning)
+        {
+            // Channels cannot remove one item: take all, put the live ones back. This frees at
+            // least the dead one's slot, so the refill loop's next start finds room.
+            var live = new List<ISandbox>();
+            while (_warm.Reader.TryRead(out var waiting))
+            {
+                (waiting.Exited.IsCompleted ? dead : live).Add(waiting);
+            }
+            foreach (var waiting in live)
+            {
+                if (!_warm.Writer.TryWrite(waiting))
+                {
+                    dead.Add(waiting); // shutting down
+                }
+            }
+        }
+        foreach (var gone in dead)
+        {
+            _waiting.TryRemove(gone, out _);
+            await DiscardAsync(gone);
         }
     }
 
@@ -206,6 +256,9 @@ public sealed partial class SandboxPool : BackgroundService
 
         [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Refilling the pool failed ({Reason}); retrying in {Seconds} s")]
         public static partial void RefillFailed(ILogger logger, string reason, double seconds);
+
+        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "A warm sandbox died in the pool ({Reason}: {Detail}); it is dropped and replaced")]
+        public static partial void WarmSandboxDied(ILogger logger, string reason, string detail);
 
         [LoggerMessage(EventId = 2003, Level = LogLevel.Critical, Message = "The sandbox backend could not start: {Reason}")]
         public static partial void BackendFailed(ILogger logger, string reason);

@@ -87,7 +87,11 @@ public sealed partial class Session
 
     internal SandboxWorkspace Workspace { get; }
 
-    internal bool IsExpired(DateTimeOffset now) => now >= ExpiresAt && _running is null;
+    // File requests and restarts being served. A session serving one is not idle, however
+    // long it takes (a replacement sandbox starting on a busy host, a large file).
+    private int _requestsInFlight;
+
+    internal bool IsExpired(DateTimeOffset now) => now >= ExpiresAt && _running is null && Volatile.Read(ref _requestsInFlight) == 0;
 
     /// <summary>
     /// Changes the idle timeout and counts as activity, so the session lives at least that long
@@ -171,6 +175,7 @@ public sealed partial class Session
 
             // :: Step 2
             running.Arm(sandbox, _context.ExecutionOptions.InterruptGrace, _context.Time);
+            running.MarkStarted();
             using var timer = _context.Time.CreateTimer(_ => running.RequestStop(StopReason.Timeout), null, timeout, Timeout.InfiniteTimeSpan);
             using var clientGone = clientToken.Register(() => running.RequestStop(StopReason.ClientGone));
             var started = Stopwatch.GetTimestamp();
@@ -250,21 +255,41 @@ public sealed partial class Session
     public async Task RestartAsync(CancellationToken cancellationToken)
     {
         ThrowIfEnded();
-        Touch();
-        await _sandboxLock.WaitAsync(cancellationToken);
+        BeginRequest();
         try
         {
-            if (_sandbox is { } old)
+            await _sandboxLock.WaitAsync(cancellationToken);
+            try
             {
-                _sandbox = null;
-                await old.DisposeAsync();
+                if (_sandbox is { } old)
+                {
+                    _sandbox = null;
+                    await old.DisposeAsync();
+                }
+                _sandbox = await StartSandboxAsync(cancellationToken);
             }
-            _sandbox = await StartSandboxAsync(cancellationToken);
+            finally
+            {
+                _sandboxLock.Release();
+            }
         }
         finally
         {
-            _sandboxLock.Release();
+            EndRequest();
         }
+    }
+
+    private void BeginRequest()
+    {
+        Interlocked.Increment(ref _requestsInFlight);
+        Touch();
+    }
+
+    // The idle timeout counts from the end of a request, not from its start.
+    private void EndRequest()
+    {
+        Touch();
+        Interlocked.Decrement(ref _requestsInFlight);
     }
 
     private async Task<ISandbox> EnsureSandboxAsync(CancellationToken cancellationToken)
@@ -437,7 +462,19 @@ public sealed partial class Session
     private async Task<JsonElement> FileRequestAsync(string type, Action<Utf8JsonWriter>? fields, CancellationToken cancellationToken)
     {
         ThrowIfEnded();
-        Touch();
+        BeginRequest();
+        try
+        {
+            return await ServeFileRequestAsync(type, fields, cancellationToken);
+        }
+        finally
+        {
+            EndRequest();
+        }
+    }
+
+    private async Task<JsonElement> ServeFileRequestAsync(string type, Action<Utf8JsonWriter>? fields, CancellationToken cancellationToken)
+    {
         var sandbox = await EnsureSandboxAsync(cancellationToken);
         ReplyMessage reply;
         try
@@ -501,6 +538,17 @@ public sealed class RunningExecution
 
     /// <summary>The whole execution, when it is done.</summary>
     public Task<Execution> Completion => _completion.Task;
+
+    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes when the code has a live sandbox and is about to be sent, or fails with what
+    /// prevented that (sandbox_unavailable when no sandbox could be started). A server awaits it
+    /// before it commits to a stream, so such a refusal is still an error status.
+    /// </summary>
+    public Task Started => _started.Task;
+
+    internal void MarkStarted() => _started.TrySetResult();
 
     internal StopReason StopReason => (StopReason)Volatile.Read(ref _stopReason);
 
@@ -580,6 +628,10 @@ public sealed class RunningExecution
 
     internal void Complete(Execution? execution, Exception? error)
     {
+        if (_started.TrySetException(error ?? new InvalidOperationException("the execution ended before it started")))
+        {
+            _ = _started.Task.Exception; // observed: Completion carries the same failure to whoever waits
+        }
         _finished.Cancel();
         _events.Writer.TryComplete(error);
         if (execution is not null)

@@ -24,6 +24,9 @@ public static class ExecutionsApi
             var running = session.Start(new ExecuteRequest(body?.Code!, Seconds.ToTimeSpan(body?.TimeoutSeconds, "timeout_seconds")), http.RequestAborted);
             if (WantsEventStream(http.Request))
             {
+                // Until the code has a sandbox nothing is sent: a sandbox that cannot be started
+                // (host at capacity) is answered as problem+json, not as a stream cut short.
+                await running.Started;
                 await WriteEventStreamAsync(http, running);
                 return Results.Empty;
             }
@@ -109,7 +112,10 @@ public static class ExecutionsApi
         response.Headers["X-Accel-Buffering"] = "no";
         await response.Body.FlushAsync(http.RequestAborted);
 
-        await using var events = running.ReadEventsAsync(http.RequestAborted).GetAsyncEnumerator(http.RequestAborted);
+        // The reader gets a token of its own, so that however this method ends, its pending
+        // read can be ended before the enumerator is disposed (see the finally below).
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        var events = running.ReadEventsAsync(stopReading.Token).GetAsyncEnumerator(stopReading.Token);
         var next = events.MoveNextAsync().AsTask();
         try
         {
@@ -132,7 +138,17 @@ public static class ExecutionsApi
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
-            // The client went away; disposing the enumerator interrupts the code.
+            // The client went away; stopping the reader interrupts the code.
+        }
+        finally
+        {
+            // An async iterator throws NotSupportedException when it is disposed while a
+            // MoveNextAsync is pending, which is the case whenever the client leaves while the
+            // code is quiet. End the pending read first; the reader stopping early is also what
+            // interrupts the code.
+            await stopReading.CancelAsync();
+            await ((Task)next).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await events.DisposeAsync();
         }
     }
 
