@@ -505,12 +505,15 @@ class Session:
             os.close(write_end)
             self.forwarders.append(StreamForwarder(name, read_end, self, int(self.config.get("max_stream_bytes", 8 * 1024 * 1024))))
         sys.stdin = open(os.devnull, "r")
-        # write_through keeps Python's prints in order with writes made
-        # straight to the fd (os.system, C extensions, subprocesses).
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                                      errors="backslashreplace", write_through=True)
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                      errors="backslashreplace", write_through=True)
+        # Line buffering: a print reaches the fd as one write, newline included (so it is
+        # one stream message, and an interrupt cannot split it), while every complete line
+        # still lands before anything written straight to the fd afterwards (os.system,
+        # C extensions, subprocesses). Partial lines wait for a newline or a flush, which
+        # every display and the end of the cell do.
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
+                                      errors="backslashreplace", line_buffering=True)
+        sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
+                                      errors="backslashreplace", line_buffering=True)
         sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
         for forwarder in self.forwarders:
             forwarder.start()
