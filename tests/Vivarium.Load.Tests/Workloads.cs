@@ -41,7 +41,7 @@ public static class Workloads
                 return;
             }
             var path = Find() ?? throw new LoadAbortedException(
-                "shared/bench/workloads.json was not found in any folder above " + AppContext.BaseDirectory +
+                "shared/bench/workloads.json (or bench/workloads.json) was not found in any folder above " + AppContext.BaseDirectory +
                 "; set VIVARIUM_WORKLOADS to its path");
             using var document = JsonDocument.Parse(File.ReadAllText(path));
             var root = document.RootElement;
@@ -70,13 +70,17 @@ public static class Workloads
         {
             return File.Exists(configured) ? configured : throw new LoadAbortedException($"VIVARIUM_WORKLOADS names {configured}, which does not exist");
         }
-        // The checkout has shared/ beside it (worktrees, CI's clone) or inside it.
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        // The checkout has shared/ beside it (worktrees, CI's clone) or inside it; failing
+        // that, the copy the benchmark keeps in bench/ (a clone on its own).
+        foreach (var relative in new[] { Path.Combine("shared", "bench", "workloads.json"), Path.Combine("bench", "workloads.json") })
         {
-            var candidate = Path.Combine(dir.FullName, "shared", "bench", "workloads.json");
-            if (File.Exists(candidate))
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             {
-                return candidate;
+                var candidate = Path.Combine(dir.FullName, relative);
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
             }
         }
         return null;
