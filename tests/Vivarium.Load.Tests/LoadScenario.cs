@@ -22,7 +22,8 @@ public sealed class LoadScenario : IAsyncDisposable
     /// <summary>How long a create waits for a sandbox start slot before sandbox_unavailable.</summary>
     public static readonly TimeSpan AcquireTimeout = TimeSpan.FromSeconds(3);
     /// <summary>After an interrupt, how long before the sandbox is killed.</summary>
-    public static readonly TimeSpan InterruptGrace = TimeSpan.FromSeconds(1);
+    // The server's default: on a busy 2-core machine an interrupt can take over a second to land.
+    public static readonly TimeSpan InterruptGrace = TimeSpan.FromSeconds(3);
     /// <summary>On SIGTERM, how long running code may go on.</summary>
     public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan ReadyBound = TimeSpan.FromSeconds(120);
