@@ -31,7 +31,7 @@ public static class Workloads
 
     private static readonly Lock Gate = new();
 
-    /// <summary>Finds and reads workloads.json: VIVARIUM_WORKLOADS, else shared/bench/ in the checkout or any folder above it.</summary>
+    /// <summary>Finds and reads workloads.json: VIVARIUM_WORKLOADS, else shared/bench/ in any folder above, else the checkout's bench/ copy.</summary>
     public static void Load()
     {
         lock (Gate)
@@ -41,7 +41,7 @@ public static class Workloads
                 return;
             }
             var path = Find() ?? throw new LoadAbortedException(
-                "shared/bench/workloads.json was not found in any folder above " + AppContext.BaseDirectory +
+                "neither shared/bench/workloads.json nor the checkout's bench/workloads.json was found above " + AppContext.BaseDirectory +
                 "; set VIVARIUM_WORKLOADS to its path");
             using var document = JsonDocument.Parse(File.ReadAllText(path));
             var root = document.RootElement;
@@ -70,15 +70,22 @@ public static class Workloads
         {
             return File.Exists(configured) ? configured : throw new LoadAbortedException($"VIVARIUM_WORKLOADS names {configured}, which does not exist");
         }
-        // The checkout has shared/ beside it (worktrees, CI's clone) or inside it.
+        // The peers' own file (shared/ beside the checkout: worktrees, CI's clone) is the one
+        // of record; the checkout's bench/workloads.json is a copy, for a clone without it.
+        string? copy = null;
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "shared", "bench", "workloads.json");
-            if (File.Exists(candidate))
+            var shared = Path.Combine(dir.FullName, "shared", "bench", "workloads.json");
+            if (File.Exists(shared))
             {
-                return candidate;
+                return shared;
+            }
+            var inCheckout = Path.Combine(dir.FullName, "bench", "workloads.json");
+            if (copy is null && File.Exists(inCheckout) && File.Exists(Path.Combine(dir.FullName, "Vivarium.slnx")))
+            {
+                copy = inCheckout;
             }
         }
-        return null;
+        return copy;
     }
 }
