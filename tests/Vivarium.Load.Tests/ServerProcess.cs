@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 
 namespace Vivarium.Load.Tests;
 
@@ -236,9 +235,6 @@ public sealed partial class ServerProcess : IDisposable
         }
         _process.Dispose();
     }
-
-    /// <summary>Reads a JSON document, for /readyz.</summary>
-    public static JsonElement Parse(string text) => JsonDocument.Parse(text).RootElement.Clone();
 
     internal const int SigKill = 9;
     internal const int SigTerm = 15;
