@@ -90,14 +90,13 @@ internal static class HttpBenchmark
 
             if (jsonPath is not null)
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!);
-                await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new Dictionary<string, object>
+                await Measurements.WriteJsonAsync(jsonPath, new Dictionary<string, object>
                 {
                     ["runs"] = runs,
                     ["create_session_ms"] = Measurements.Stats(create),
                     ["create_session_then_one_plus_one_ms"] = Measurements.Stats(createAndFirst),
                     ["one_plus_one_ms"] = Measurements.Stats(roundTrip),
-                }));
+                });
             }
             return 0;
         }

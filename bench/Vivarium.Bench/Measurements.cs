@@ -35,6 +35,13 @@ internal static class Measurements
         };
     }
 
+    /// <summary>Writes the figures as JSON, creating the folder.</summary>
+    public static async Task WriteJsonAsync(string path, Dictionary<string, object> figures)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        await File.WriteAllTextAsync(path, System.Text.Json.JsonSerializer.Serialize(figures));
+    }
+
     public static void Report(string name, List<double> samples)
     {
         var s = Stats(samples);

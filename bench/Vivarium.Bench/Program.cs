@@ -108,14 +108,13 @@ try
 
     if (jsonPath is not null)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!);
-        await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new Dictionary<string, object>
+        await Measurements.WriteJsonAsync(jsonPath, new Dictionary<string, object>
         {
             ["runs"] = runs,
             ["session_from_pool_ms"] = Measurements.Stats(create),
             ["session_from_pool_then_one_plus_one_ms"] = Measurements.Stats(createAndFirst),
             ["one_plus_one_ms"] = Measurements.Stats(roundTrip),
-        }));
+        });
     }
     return 0;
 }
