@@ -541,6 +541,12 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         var name = error.ValueKind == JsonValueKind.Object ? error.GetProperty("name").GetString() : null;
         var value = error.ValueKind == JsonValueKind.Object ? error.GetProperty("value").GetString() ?? "" : "";
         var summary = execution.GetProperty("summary").GetString() ?? "";
+        if (status == "crashed" && scenario.IsExcused(life.Epoch))
+        {
+            // A restart's SIGTERM ended the sandbox first ("the sandbox was shut down"): the
+            // fault's own outcome can no longer be judged.
+            throw new EpochEnded();
+        }
         bool injectorToo = scenario.KillsOf(life.Workspace!) > life.KillsSeen; // then the reason may be the injector's kill
         if (status != "crashed" || name != "SandboxCrashed" || value.Length < 10 || (!injectorToo && !value.Contains(detail, StringComparison.Ordinal)) ||
             !summary.StartsWith("The sandbox crashed", StringComparison.Ordinal))
