@@ -32,6 +32,7 @@ internal static class CompareBenchmark
     {
         public int Runs { get; set; } = 20;
         public int StartRuns { get; set; } = 5;
+        public double WarmSeconds { get; set; } = 5;
         public int Burst { get; set; } = 50;
         public int ThroughputSessions { get; set; } = 32;
         public double ThroughputSeconds { get; set; } = 10;
@@ -52,6 +53,7 @@ internal static class CompareBenchmark
             {
                 case "--runs" when i + 1 < args.Length: o.Runs = Int(args[++i]); break;
                 case "--start-runs" when i + 1 < args.Length: o.StartRuns = Int(args[++i]); break;
+                case "--warm-seconds" when i + 1 < args.Length: o.WarmSeconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--burst" when i + 1 < args.Length: o.Burst = Int(args[++i]); break;
                 case "--sessions" when i + 1 < args.Length: o.ThroughputSessions = Int(args[++i]); break;
                 case "--seconds" when i + 1 < args.Length: o.ThroughputSeconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
@@ -89,7 +91,7 @@ internal static class CompareBenchmark
             ["machine"] = Machine(),
             ["options"] = new JsonObject
             {
-                ["runs"] = o.Runs, ["start_runs"] = o.StartRuns, ["burst"] = o.Burst,
+                ["runs"] = o.Runs, ["start_runs"] = o.StartRuns, ["warm_seconds"] = o.WarmSeconds, ["burst"] = o.Burst,
                 ["throughput_sessions"] = o.ThroughputSessions, ["throughput_seconds"] = o.ThroughputSeconds,
                 ["server_settings"] = new JsonObject(o.Extra.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             },
@@ -230,9 +232,14 @@ internal static class CompareBenchmark
             // Taking a sandbox starts a refill (~1 s of CPU for the imports): let it finish, so
             // it does not run on the same two cores as the timed series.
             await Measurements.WaitForFullPoolAsync(server.Pool);
-            for (int i = 0; i < 5; i++)
+            // A server that has run for a minute has its hot paths compiled to optimised code
+            // (tiered JIT); one just started runs them unoptimised for its first few thousand
+            // requests. The warm series measure the former: a few seconds of `1+1` first.
+            var warmUntil = Stopwatch.StartNew();
+            while (warmUntil.Elapsed.TotalSeconds < o.WarmSeconds)
             {
                 await c.ExecuteAsync(session, "1+1");
+                await direct.ExecuteAsync(new ExecuteRequest("1+1"), CancellationToken.None);
             }
             // Interleaved per sample, so a burst of load from elsewhere hits both alike.
             var series = new Dictionary<string, (List<double> Http, List<double> Engine)>();

@@ -106,6 +106,13 @@ internal sealed class SqliteAuditStore(string path) : SqlAuditStore
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = true }.ToString());
         await connection.OpenAsync(cancellationToken);
+        // A write-ahead log, synced at checkpoints rather than at every commit: the rollback
+        // journal's fsyncs were a fifth of the server's CPU time on a run of short executions.
+        // A commit still reaches the file before the writer moves on, so a crash of the server
+        // loses nothing; only a power cut can drop the last commits, never corrupt the file.
+        await using var pragmas = connection.CreateCommand();
+        pragmas.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+        await pragmas.ExecuteNonQueryAsync(cancellationToken);
         return connection;
     }
 }
