@@ -14,7 +14,7 @@ using Vivarium.Bench;
 // Measures the engine directly, no HTTP in front, so the figures compare with the peers'
 // in docs (Jupyter kernel, fresh process, Pyodide), which were taken the same way.
 //
-//   dotnet run -c Release --project bench/Vivarium.Bench -- engine [--runs N] [--json PATH]
+//   dotnet run -c Release --project bench/Vivarium.Bench -- engine [--runs N] [--no-start] [--json PATH]
 //   dotnet run -c Release --project bench/Vivarium.Bench -- http   [--runs N] [--json PATH]
 
 if (args.Length > 0 && args[0] == "compare")
@@ -32,6 +32,7 @@ if (args.Length == 0 || args[0] != "engine")
 }
 int runs = 100;
 string? jsonPath = null;
+bool noStart = false;
 for (int i = 1; i < args.Length; i++)
 {
     switch (args[i])
@@ -41,6 +42,9 @@ for (int i = 1; i < args.Length; i++)
             break;
         case "--json" when i + 1 < args.Length:
             jsonPath = args[++i];
+            break;
+        case "--no-start":
+            noStart = true;
             break;
         default:
             Console.Error.WriteLine($"unknown argument '{args[i]}'");
@@ -73,7 +77,7 @@ try
     // result of 1+1"): the first cell of a fresh interpreter.
     var create = new List<double>();
     var createAndFirst = new List<double>();
-    for (int i = 0; i < runs; i++)
+    for (int i = 0; i < (noStart ? 0 : runs); i++)
     {
         await Measurements.WaitForFullPoolAsync(pool);
         var clock = Stopwatch.StartNew();
@@ -84,14 +88,19 @@ try
         Check(first);
         await sessions.DeleteAsync("bench", session.Id);
     }
-    Measurements.Report("session from the warm pool", create);
-    Measurements.Report("W1  warm pool → result of `1+1`", createAndFirst);
+    if (!noStart)
+    {
+        Measurements.Report("session from the warm pool", create);
+        Measurements.Report("W1  warm pool → result of `1+1`", createAndFirst);
+    }
 
     // (b) `1+1` in a started session: the engine's round trip (frames, the runner's cell,
-    // output shaping, summary). A few warm-up cells first, as a kernel would have had.
+    // output shaping, summary). Three seconds of warm-up cells first: a server that has run
+    // for a while has its hot paths JIT-compiled to optimised code.
     await Measurements.WaitForFullPoolAsync(pool);
     var warm = await sessions.CreateAsync("bench", null, CancellationToken.None);
-    for (int i = 0; i < 5; i++)
+    await Measurements.WaitForFullPoolAsync(pool);
+    for (var warming = Stopwatch.StartNew(); warming.Elapsed < TimeSpan.FromSeconds(3);)
     {
         await warm.ExecuteAsync(new ExecuteRequest("1+1"), CancellationToken.None);
     }

@@ -11,6 +11,10 @@ public sealed class ProtocolViolationException(string message) : Exception(messa
 /// </summary>
 public sealed class FrameReader(Stream stream, int maxFrameBytes)
 {
+    // A pipe's reads are blocking reads on a pool thread: reading a header and then its body
+    // cost two of them per frame, and a reply usually arrives together with the result before it.
+    // One buffered read takes whatever has arrived.
+    private readonly BufferedStream _stream = new(stream, 64 * 1024);
     private readonly byte[] _header = new byte[4];
 
     /// <summary>The next frame, or null when the stream ended cleanly between frames.</summary>
@@ -40,7 +44,7 @@ public sealed class FrameReader(Stream stream, int maxFrameBytes)
     }
 
     private async ValueTask<int> ReadAtLeastAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
-        await stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);
+        await _stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken);
 }
 
 /// <summary>Writes frames in the same format as <see cref="FrameReader"/> reads them.</summary>
