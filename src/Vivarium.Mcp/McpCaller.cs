@@ -6,4 +6,8 @@ namespace Vivarium.Mcp;
 /// </summary>
 /// <param name="TenantId">The tenant; never another tenant's sessions.</param>
 /// <param name="MaxSessions">The tenant's own session quota, when its key sets one.</param>
-public sealed record McpCaller(string TenantId, int? MaxSessions = null);
+/// <param name="AdmitExecution">
+/// Takes one execution from the tenant's rate budget before code runs: null when admitted, else
+/// how long to wait. Null (stdio, the local user) means no rate limit.
+/// </param>
+public sealed record McpCaller(string TenantId, int? MaxSessions = null, Func<TimeSpan?>? AdmitExecution = null);

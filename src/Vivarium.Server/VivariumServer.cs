@@ -74,19 +74,11 @@ public static partial class VivariumServer
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
 
+        services.AddSingleton<ExecutionRateLimits>();
         services.AddRateLimiter(limiter =>
         {
             limiter.AddPolicy(ExecutionsApi.RatePolicy, http =>
-            {
-                var tenant = http.Features.Get<Tenant>();
-                var perMinute = tenant?.ExecutionsPerMinute ?? http.RequestServices.GetRequiredService<IOptions<ServerOptions>>().Value.ExecutionsPerMinute;
-                return RateLimitPartition.GetFixedWindowLimiter(tenant?.Id ?? "", _ => new FixedWindowRateLimiterOptions
-                {
-                    PermitLimit = perMinute,
-                    Window = TimeSpan.FromMinutes(1),
-                    QueueLimit = 0,
-                });
-            });
+                http.RequestServices.GetRequiredService<ExecutionRateLimits>().Partition(http.Features.Get<Tenant>()));
             limiter.OnRejected = async (rejected, cancellationToken) =>
             {
                 var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(60);
@@ -151,7 +143,10 @@ public static partial class VivariumServer
         v1.MapSessions();
         v1.MapExecutions();
         v1.MapFiles();
-        app.MapVivariumMcp("/mcp", http => http.Features.Get<Tenant>() is { } t ? new McpCaller(t.Id, t.MaxSessions) : null).RequireAuthorization();
+        var rates = app.Services.GetRequiredService<ExecutionRateLimits>();
+        app.MapVivariumMcp("/mcp", http => http.Features.Get<Tenant>() is { } t
+            ? new McpCaller(t.Id, t.MaxSessions, () => rates.TryAdmit(t))
+            : null).RequireAuthorization();
 
         var keys = app.Services.GetRequiredService<ApiKeyStore>();
         if (keys.GeneratedKey is { } generated)

@@ -16,12 +16,14 @@ namespace Vivarium.Mcp.Tests;
 
 /// <summary>
 /// A real Vivarium server on Kestrel at 127.0.0.1 (a free port) with real sandboxes, a pool of
-/// one, and two tenants: a and b. MCP file transfers are capped at 64 KiB so the limit is easy to hit.
+/// one, and three tenants: a, b, and one with a rate of two executions a minute. MCP file transfers are capped at 64 KiB so the limit is easy to hit.
 /// </summary>
 public class McpServerFixture : IAsyncLifetime
 {
     public const string KeyA = "mcp-tests-key-a";
     public const string KeyB = "mcp-tests-key-b";
+    public const string KeyLimited = "mcp-tests-key-limited";
+    public const int LimitedExecutionsPerMinute = 2;
     public const int MaxFileBytes = 64 * 1024;
 
     private WebApplication? _app;
@@ -45,6 +47,8 @@ public class McpServerFixture : IAsyncLifetime
             $"--Vivarium:Mcp:MaxFileBytes={MaxFileBytes}",
             $"--Vivarium:Auth:Keys:0:Key={KeyA}", "--Vivarium:Auth:Keys:0:Tenant=a",
             $"--Vivarium:Auth:Keys:1:Key={KeyB}", "--Vivarium:Auth:Keys:1:Tenant=b",
+            $"--Vivarium:Auth:Keys:2:Key={KeyLimited}", "--Vivarium:Auth:Keys:2:Tenant=limited",
+            $"--Vivarium:Auth:Keys:2:ExecutionsPerMinute={LimitedExecutionsPerMinute}",
             "--Logging:LogLevel:Default=Warning",
             .. ExtraArguments,
         ]);

@@ -41,6 +41,48 @@ public sealed class McpSessionTests(McpServerFixture server)
     }
 
     [Fact]
+    public async Task Tool_calls_share_the_tenants_rate_with_the_REST_API_and_a_refusal_says_when_to_retry()
+    {
+        await using var client = await server.ConnectAsync(McpServerFixture.KeyLimited);
+        // One of the minute's executions goes through REST: the budget is the key's, not the surface's.
+        using var http = server.Http(McpServerFixture.KeyLimited);
+        var created = await http.PostAsJsonAsync("/v1/sessions", new { });
+        var id = (await created.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("id").GetString();
+        try
+        {
+            var rest = await http.PostAsJsonAsync($"/v1/sessions/{id}/execute", new { code = "1" });
+            Assert.Equal(HttpStatusCode.OK, rest.StatusCode);
+
+            string? refusal = null;
+            int ran = 0;
+            for (int i = 0; i < McpServerFixture.LimitedExecutionsPerMinute + 1 && refusal is null; i++)
+            {
+                var result = await client.CallAsync("execute_python", new { code = "ran = True" });
+                if (result.IsError == true)
+                {
+                    refusal = result.AssertError();
+                }
+                else
+                {
+                    ran++;
+                }
+            }
+            Assert.NotNull(refusal);
+            Assert.True(ran < McpServerFixture.LimitedExecutionsPerMinute, $"{ran} tool calls ran after a REST execution, with a budget of {McpServerFixture.LimitedExecutionsPerMinute}");
+            Assert.Contains("Rate limit", refusal);
+            Assert.Matches(@"Try again in \d+ s", refusal);
+
+            // And the other way round: REST is refused once the tool calls have used the budget.
+            var limited = await http.PostAsJsonAsync($"/v1/sessions/{id}/execute", new { code = "1" });
+            Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        }
+        finally
+        {
+            await http.DeleteAsync($"/v1/sessions/{id}");
+        }
+    }
+
+    [Fact]
     public async Task Another_tenant_can_use_neither_the_MCP_session_nor_the_Python_session_id()
     {
         await using var a = await server.ConnectAsync(McpServerFixture.KeyA);

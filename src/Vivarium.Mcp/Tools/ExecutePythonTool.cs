@@ -59,6 +59,11 @@ internal sealed class ExecutePythonTool(McpConnection connection, McpSurface sur
         var sessionId = arguments.OptionalString("session_id");
         var seconds = arguments.OptionalNumber("timeout_seconds", 0.1, Surface.Facts.MaxTimeout.TotalSeconds);
 
+        if (Connection.Caller.AdmitExecution?.Invoke() is { } wait)
+        {
+            throw new ToolException($"Rate limit: this API key has run as many executions as it may this minute. " +
+                $"Try again in {Math.Max(1, Math.Ceiling(wait.TotalSeconds)):0} s; nothing was run.");
+        }
         var choice = await Connection.GetOrStartAsync(sessionId, cancellationToken);
         await Connection.ExecutionGate.WaitAsync(cancellationToken);
         try
