@@ -36,6 +36,7 @@ public static partial class SecurityCases
 
         yield return Budget("forge display frames over the per-object cap on the runner's channel (10 × 40 MB)", "host protocol validation (display cap enforced by the host)", """
             import gc, json, os, struct
+            gc.unfreeze()  # the runner keeps its start-up objects out of gc's view; an attacker brings them back
             channel = next(o for o in gc.get_objects() if type(o).__name__ == 'Channel')
             session = next(o for o in gc.get_objects() if type(o).__name__ == 'Session' and hasattr(o, 'parent') and hasattr(o, 'channel'))
             body = json.dumps({'type': 'display_data', 'parent': session.parent, 'data': {'text/plain': 'y' * 40_000_000}, 'metadata': {}}).encode()
@@ -60,6 +61,7 @@ public static partial class SecurityCases
                     {
                         code = """
                             import gc
+                            gc.unfreeze()  # the runner keeps its start-up objects out of gc's view; an attacker brings them back
                             operations = next(o for o in gc.get_objects() if type(o).__name__ == 'FileOperations')
                             runner_globals = type(operations).read_file.__globals__
                             real_diff = runner_globals['diff_snapshots']

@@ -155,6 +155,7 @@ public static partial class SecurityCases
                 var id = context.Fixture.AttackerSessionId;
                 var patch = await context.RunAsync($$"""
                     import gc, os
+                    gc.unfreeze()  # the runner keeps its start-up objects out of gc's view; an attacker brings them back
                     operations = next(o for o in gc.get_objects() if type(o).__name__ == 'FileOperations')
                     runner_globals = type(operations).read_file.__globals__
                     _vivarium_original_resolve = runner_globals['resolve_workspace_path']

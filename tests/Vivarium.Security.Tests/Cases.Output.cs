@@ -105,6 +105,7 @@ public static partial class SecurityCases
                 {
                     exec = await context.RunAsync("""
                         import gc, os, struct
+                        gc.unfreeze()  # the runner keeps its start-up objects out of gc's view; an attacker brings them back
                         channel = next(o for o in gc.get_objects() if type(o).__name__ == 'Channel')
                         os.write(channel._out_fd, struct.pack('>I', 0x7FFFFFF0) + b'{"type":"stream"')
                         print('forged')
@@ -126,6 +127,7 @@ public static partial class SecurityCases
             {
                 var exec = await context.RunAsync("""
                     import gc, json, os, struct
+                    gc.unfreeze()  # the runner keeps its start-up objects out of gc's view; an attacker brings them back
                     channel = next(o for o in gc.get_objects() if type(o).__name__ == 'Channel')
                     body = json.dumps({'type': 'execute_reply', 'parent': 12345, 'status': ['ok'], 'files': 'nope'}).encode()
                     os.write(channel._out_fd, struct.pack('>I', len(body)) + body)
