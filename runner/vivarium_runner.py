@@ -492,9 +492,11 @@ class Session:
 
     # -- set-up ------------------------------------------------------------
 
-    def take_over_stdio(self):
-        proto_in = os.dup(0)
-        proto_out = os.dup(1)
+    def take_over_stdio(self, in_fd=0, out_fd=1):
+        proto_in = os.dup(in_fd)
+        proto_out = os.dup(out_fd)
+        for fd in {in_fd, out_fd} - {0, 1, 2}:
+            os.close(fd)  # the channel now lives only on the private descriptors
         self.channel = Channel(proto_in, proto_out, int(self.config.get("max_display_bytes", 16 * 1024 * 1024)))
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -751,8 +753,17 @@ def close_inherited_descriptors():
 def main():
     close_inherited_descriptors()
     config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    serve(config)
+
+
+def serve(config, in_fd=0, out_fd=1):
+    """Runs the session until the host goes. Called by main() in a fresh interpreter, or by
+    the fork server in a forked child that already imported everything, with the channel on
+    a socket instead of stdin and stdout."""
+    global RUNNER_PID
+    RUNNER_PID = os.getpid()  # a forked child is not the process that imported this module
     session = Session(config)
-    session.take_over_stdio()
+    session.take_over_stdio(in_fd, out_fd)
     started = time.monotonic()
     try:
         session.apply_limits()
@@ -770,6 +781,29 @@ def main():
     )
     threading.Thread(target=session.control_loop, name="control", daemon=True).start()
     session.main_loop()
+
+
+def preimport(preload):
+    """Imports what start_interpreter() and the preload list need, without creating the shell
+    (which writes IPYTHONDIR), so that a fork server can share these pages with its children."""
+    import IPython.core.displayhook  # noqa: F401
+    import IPython.core.displaypub  # noqa: F401
+    import IPython.core.formatters  # noqa: F401
+    import IPython.core.interactiveshell  # noqa: F401
+    import traitlets.config  # noqa: F401
+    try:
+        import matplotlib
+        matplotlib.use("module://matplotlib_inline.backend_inline")
+        import matplotlib_inline.backend_inline  # noqa: F401
+        import IPython.core.pylabtools  # noqa: F401
+    except Exception:
+        pass
+    for module in preload:
+        try:
+            __import__(module)
+        except Exception:  # as in start_interpreter: a missing optional package is not fatal
+            pass
+    from importlib import metadata  # noqa: F401 (installed_versions)
 
 
 def count_tasks():
