@@ -424,6 +424,14 @@ def build_shell(session):
             # Figures come back inline; there is no GUI event loop to start.
             pass
 
+        def showtraceback(self, *args, **kwargs):
+            if os.getpid() != RUNNER_PID:
+                # A fork of the user's code that failed (a fork bomb's child, typically): its
+                # channel is closed, so formatting the traceback (tens of ms of CPU, and of
+                # copy-on-write faults in a forked sandbox) would only delay its exit.
+                return
+            super().showtraceback(*args, **kwargs)
+
         def _showtraceback(self, etype, evalue, stb):
             session.flush_output()
             session.last_error = {
@@ -700,13 +708,21 @@ class Session:
         if limit <= 0:
             return
         # Tasks outside the pid namespace (bubblewrap's outer process) also count against the
-        # limit, and the population of a fork bomb flickers as its members fail and exit: a
-        # margin and a few looks, 20 ms apart, cover both.
-        for _ in range(5):
-            if not other_pids():
+        # limit, and the population of a fork bomb flickers as its members fail and exit, then
+        # refills from orphans still forking (for hundreds of ms when children are slow to
+        # exit, as forked sandboxes' are): a margin, and looks 20 ms apart for as long as the
+        # set of processes keeps changing. A stable set (background work, zombies) is no bomb.
+        seen, stable = None, 0
+        for _ in range(50):
+            pids = set(other_pids())
+            if not pids:
                 return
             if count_tasks() >= limit - 4:
                 break
+            stable = stable + 1 if pids == seen else 0
+            if stable >= 3:
+                return
+            seen = pids
             time.sleep(0.02)
         else:
             return

@@ -140,6 +140,9 @@ def main():
     if config is None or config.get("type") != "config":
         os._exit(2)
     started = time.monotonic()
+    # Set here, not at exec: the environment block a process was started with stays readable
+    # (/proc/PID/environ) in every sandbox forked from it, and must hold no host path.
+    os.environ.update(config.get("env", {}))
     runner = load_runner(config["runner_path"])
     runner.preimport(config.get("preload", []))
     # Everything imported so far is never collected: the collector would otherwise write to

@@ -43,8 +43,13 @@ public sealed class SecurityFixture : IAsyncLifetime
     /// <summary>What each case did, by its index in the table; the report is built from it.</summary>
     public ConcurrentDictionary<int, CaseOutcome> Outcomes { get; } = new();
 
+    /// <summary>The sandbox mode under test: VIVARIUM_TEST_SANDBOX_MODE, else the server's default.</summary>
+    public static string[] ModeArguments() =>
+        Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") is { Length: > 0 } mode ? [$"--Vivarium:Sandbox:Mode={mode}"] : [];
+
     public static string[] Arguments(string stateDirectory) =>
     [
+        .. ModeArguments(),
         "--urls", "http://127.0.0.1:0",
         $"--Vivarium:Sandbox:StateDirectory={stateDirectory}",
         $"--Vivarium:Sandbox:MemoryLimitBytes={MemoryLimitBytes}",
