@@ -351,6 +351,12 @@ class SandboxSetup:
         os.close(null)
 
         self.build_root()
+        # 0, 1 and 2 pointed at the host's /dev/null, a descriptor on a host mount: the
+        # sandbox's own node replaces it.
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
         libc.sethostname(b"sandbox", 7)
         self.bring_up_loopback()
         os.chdir(WORKSPACE_MOUNT)

@@ -43,6 +43,9 @@ public sealed class SecurityFixture : IAsyncLifetime
     /// <summary>What each case did, by its index in the table; the report is built from it.</summary>
     public ConcurrentDictionary<int, CaseOutcome> Outcomes { get; } = new();
 
+    /// <summary>True when the suite runs against fork-server sandboxes, where pid 1 is a fork of the zygote, not bwrap.</summary>
+    public static bool ForkServer => Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") == "fork-server";
+
     /// <summary>The sandbox mode under test: VIVARIUM_TEST_SANDBOX_MODE, else the server's default.</summary>
     public static string[] ModeArguments() =>
         Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") is { Length: > 0 } mode ? [$"--Vivarium:Sandbox:Mode={mode}"] : [];
