@@ -144,7 +144,7 @@ def main():
     # (/proc/PID/environ) in every sandbox forked from it, and must hold no host path.
     os.environ.update(config.get("env", {}))
     runner = load_runner(config["runner_path"])
-    runner.preimport(config.get("preload", []))
+    runner.preimport(config.get("preload", []), config.get("report_packages", []))
     # Everything imported so far is never collected: the collector would otherwise write to
     # (and so copy) every page of it in every sandbox.
     gc.collect()

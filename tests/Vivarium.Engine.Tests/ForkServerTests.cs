@@ -42,12 +42,10 @@ public sealed class ForkServerFixture : IAsyncLifetime
     }
 }
 
-[CollectionDefinition("ForkServer")]
-public sealed class ForkServerCollection : ICollectionFixture<ForkServerFixture>;
-
 /// <summary>What the zygote itself must guarantee, beyond what the Engine and Security suites check in either mode.</summary>
-[Collection("ForkServer")]
-public sealed class ForkServerTests(ForkServerFixture fixture)
+/// <remarks>In the Engine collection, so its sandboxes never compete for the two cores with the engine's timed tests.</remarks>
+[Collection("Engine")]
+public sealed class ForkServerTests(ForkServerFixture fixture) : IClassFixture<ForkServerFixture>
 {
     [Fact]
     public void Zygote_Environment_HoldsNoneOfTheServersVariables()

@@ -164,7 +164,8 @@ internal sealed partial class ForkServer : IAsyncDisposable
         ["env"] = new JsonObject { ["MPLCONFIGDIR"] = _runtime.MatplotlibCacheDirectory, ["HOME"] = _runtime.Directory },
         ["runner_path"] = _runtime.RunnerPath,
         ["socket_path"] = _listener.SocketPath,
-        ["preload"] = new JsonArray(_options.Preload.Select(p => (JsonNode?)p).ToArray()),
+        ["preload"] = Strings(_options.Preload),
+        ["report_packages"] = Strings(_options.ReportedPackages),
     };
 
     private JsonObject SpawnRequest(SandboxWorkspace workspace, SandboxCgroup cgroup, int maxProcesses)
