@@ -136,6 +136,10 @@ def main():
     if os.getppid() == 1:
         os._exit(1)
     os.setsid()
+    # No core files: not of this root process, nor of the outer processes it forks (a runner's
+    # own limits come from its config).
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     config = receive(0)
     if config is None or config.get("type") != "config":
         os._exit(2)
@@ -320,6 +324,8 @@ class SandboxSetup:
             os._exit(code)
         os.close(alive_read)
         self.channel.close()
+        # Dumpable only as long as writing its own uid_map needed it.
+        prctl(PR_SET_DUMPABLE, 0)
         while True:
             try:
                 _, status = os.waitpid(pid, 0)
