@@ -21,7 +21,6 @@ Standard library and ctypes only: this runs before, and outside, any sandbox.
 """
 
 import ctypes
-import errno
 import fcntl
 import gc
 import json

@@ -140,7 +140,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable, IA
                 _forkServer = new ForkServer.ForkServer(_options, _runtime, Path.Combine(StateDirectory, "forkserver"), _passThrough, _launcher, _logger);
                 await _forkServer.Ready.WaitAsync(cancellationToken);
             }
-            Log.Initialized(_logger, StateDirectory, _cgroups.Mode);
+            Log.Initialized(_logger, _options.Mode, StateDirectory, _cgroups.Mode);
         }
         finally
         {
@@ -399,8 +399,8 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable, IA
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Bubblewrap backend ready: state in {StateDirectory}, cgroups {CgroupMode}")]
-        public static partial void Initialized(ILogger logger, string stateDirectory, CgroupMode cgroupMode);
+        [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Sandbox backend ready ({Mode} mode): state in {StateDirectory}, cgroups {CgroupMode}")]
+        public static partial void Initialized(ILogger logger, string mode, string stateDirectory, CgroupMode cgroupMode);
 
         [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "Removed what a previous run left behind: {Cgroups} cgroups, {Workspaces} workspaces")]
         public static partial void OrphansRemoved(ILogger logger, int cgroups, int workspaces);
