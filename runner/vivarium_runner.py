@@ -425,6 +425,14 @@ def build_shell(session):
             # Figures come back inline; there is no GUI event loop to start.
             pass
 
+        def showtraceback(self, *args, **kwargs):
+            if os.getpid() != RUNNER_PID:
+                # A fork of the user's code that failed (a fork bomb's child, typically): its
+                # channel is closed, so formatting the traceback (tens of ms of CPU, and of
+                # copy-on-write faults in a forked sandbox) would only delay its exit.
+                return
+            super().showtraceback(*args, **kwargs)
+
         def _showtraceback(self, etype, evalue, stb):
             session.flush_output()
             session.last_error = {
@@ -493,9 +501,11 @@ class Session:
 
     # -- set-up ------------------------------------------------------------
 
-    def take_over_stdio(self):
-        proto_in = os.dup(0)
-        proto_out = os.dup(1)
+    def take_over_stdio(self, in_fd=0, out_fd=1):
+        proto_in = os.dup(in_fd)
+        proto_out = os.dup(out_fd)
+        for fd in {in_fd, out_fd} - {0, 1, 2}:
+            os.close(fd)  # the channel now lives only on the private descriptors
         self.channel = Channel(proto_in, proto_out, int(self.config.get("max_display_bytes", 16 * 1024 * 1024)))
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -703,13 +713,21 @@ class Session:
         if limit <= 0:
             return
         # Tasks outside the pid namespace (bubblewrap's outer process) also count against the
-        # limit, and the population of a fork bomb flickers as its members fail and exit: a
-        # margin and a few looks, 20 ms apart, cover both.
-        for _ in range(5):
-            if not other_pids():
+        # limit, and the population of a fork bomb flickers as its members fail and exit, then
+        # refills from orphans still forking (for hundreds of ms when children are slow to
+        # exit, as forked sandboxes' are): a margin, and looks 20 ms apart for as long as the
+        # set of processes keeps changing. A stable set (background work, zombies) is no bomb.
+        seen, stable = None, 0
+        for _ in range(50):
+            pids = set(other_pids())
+            if not pids:
                 return
             if count_tasks() >= limit - 4:
                 break
+            stable = stable + 1 if pids == seen else 0
+            if stable >= 3:
+                return
+            seen = pids
             time.sleep(0.02)
         else:
             return
@@ -756,8 +774,17 @@ def close_inherited_descriptors():
 def main():
     close_inherited_descriptors()
     config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    serve(config)
+
+
+def serve(config, in_fd=0, out_fd=1):
+    """Runs the session until the host goes. Called by main() in a fresh interpreter, or by
+    the fork server in a forked child that already imported everything, with the channel on
+    a socket instead of stdin and stdout."""
+    global RUNNER_PID
+    RUNNER_PID = os.getpid()  # a forked child is not the process that imported this module
     session = Session(config)
-    session.take_over_stdio()
+    session.take_over_stdio(in_fd, out_fd)
     started = time.monotonic()
     try:
         session.apply_limits()
@@ -775,6 +802,30 @@ def main():
     )
     threading.Thread(target=session.control_loop, name="control", daemon=True).start()
     session.main_loop()
+
+
+def preimport(preload, report_packages=()):
+    """Imports what start_interpreter() and the preload list need, without creating the shell
+    (which writes IPYTHONDIR), so that a fork server can share these pages with its children."""
+    import IPython.core.displayhook  # noqa: F401
+    import IPython.core.displaypub  # noqa: F401
+    import IPython.core.formatters  # noqa: F401
+    import IPython.core.interactiveshell  # noqa: F401
+    import traitlets.config  # noqa: F401
+    try:
+        import matplotlib
+        matplotlib.use("module://matplotlib_inline.backend_inline")
+        import matplotlib_inline.backend_inline  # noqa: F401
+        import IPython.core.pylabtools  # noqa: F401
+    except Exception:
+        pass
+    for module in preload:
+        try:
+            __import__(module)
+        except Exception:  # as in start_interpreter: a missing optional package is not fatal
+            pass
+    # Scanning the dist-info directories costs each sandbox ~10 ms: done once here.
+    installed_versions(report_packages)
 
 
 def count_tasks():
@@ -818,7 +869,13 @@ def stop_other_processes():
     return count
 
 
+_VERSIONS = {}  # names -> versions: filled once by a fork server, for all its children
+
+
 def installed_versions(names):
+    cached = _VERSIONS.get(tuple(names))
+    if cached is not None:
+        return dict(cached)  # the packages are the host's read-only /usr: they cannot have changed
     from importlib import metadata
     versions = {}
     for name in names:
@@ -826,6 +883,7 @@ def installed_versions(names):
             versions[name] = metadata.version(name)
         except Exception:
             pass
+    _VERSIONS[tuple(names)] = dict(versions)
     return versions
 
 

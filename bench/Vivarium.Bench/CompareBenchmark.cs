@@ -334,7 +334,7 @@ internal static class CompareBenchmark
 
     /// <summary>
     /// W7: a fresh session, the imports (already preloaded in the pool), then idle; the PSS of
-    /// its runner, found by a marker file in its workspace.
+    /// its sandbox (and of its runner alone), found by a marker file in its workspace.
     /// </summary>
     private static async Task<JsonObject> IdleMemoryAsync(BenchServer server, JsonObject w, Options o)
     {
@@ -443,6 +443,11 @@ internal static class CompareBenchmark
         return (overHttp, overEngine);
     }
 
+    /// <summary>
+    /// The memory of the session whose workspace holds <paramref name="marker"/>: PSS of the
+    /// whole sandbox (every process of its cgroup: bubblewrap's two, or the fork server's outer
+    /// process and pid 1, beside the runner), and of the runner alone (pid 2 of its namespace).
+    /// </summary>
     private static JsonObject RunnerMemory(string marker)
     {
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -454,16 +459,17 @@ internal static class CompareBenchmark
             }
             try
             {
-                var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
-                if (!cmdline.Contains("vivarium_runner.py", StringComparison.Ordinal) || !cmdline.StartsWith("/usr/bin/python3", StringComparison.Ordinal)
-                    || !File.Exists($"/proc/{pid}/cwd/{marker}"))
+                if (!IsRunner(dir) || !File.Exists($"/proc/{pid}/cwd/{marker}"))
                 {
                     continue;
                 }
+                var members = SandboxMembers(pid);
                 return new JsonObject
                 {
-                    ["pss_kib"] = Field($"/proc/{pid}/smaps_rollup", "Pss:"),
+                    ["pss_kib"] = members.Sum(m => TryField($"/proc/{m}/smaps_rollup", "Pss:")),
                     ["rss_kib"] = Field($"/proc/{pid}/status", "VmRSS:"),
+                    ["runner_pss_kib"] = Field($"/proc/{pid}/smaps_rollup", "Pss:"),
+                    ["sandbox_processes"] = members.Count,
                     ["runners_on_host"] = CountRunners(),
                 };
             }
@@ -477,9 +483,39 @@ internal static class CompareBenchmark
         return new JsonObject { ["error"] = "the session's runner was not found (is the harness running as root?)" };
     }
 
+    // A runner is pid 2 of its sandbox's pid namespace, started as the runner (bubblewrap) or
+    // forked from the zygote (fork-server mode), whose command line it keeps.
+    private static bool IsRunner(string procDir)
+    {
+        var cmdline = SafeRead($"{procDir}/cmdline");
+        return cmdline.StartsWith("/usr/bin/python3", StringComparison.Ordinal)
+            && (cmdline.Contains("vivarium_runner.py", StringComparison.Ordinal) || cmdline.Contains("vivarium_zygote.py", StringComparison.Ordinal))
+            && SafeRead($"{procDir}/status").Split('\n').FirstOrDefault(l => l.StartsWith("NSpid:", StringComparison.Ordinal))?.Split('\t').LastOrDefault()?.Trim() == "2";
+    }
+
+    private static List<string> SandboxMembers(string pid)
+    {
+        // cgroup v1: the pids hierarchy; v2: the single one.
+        var lines = File.ReadAllLines($"/proc/{pid}/cgroup").Select(l => l.Split(':', 3)).ToList();
+        var v1 = lines.FirstOrDefault(p => p[1] == "pids");
+        var procs = v1 is not null ? $"/sys/fs/cgroup/pids{v1[2]}/cgroup.procs" : $"/sys/fs/cgroup{lines.First(p => p[1].Length == 0)[2]}/cgroup.procs";
+        return [.. File.ReadAllLines(procs).Where(l => l.Length > 0)];
+    }
+
+    private static long TryField(string file, string key)
+    {
+        try
+        {
+            return Field(file, key);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            return 0; // the process ended while we looked
+        }
+    }
+
     private static int CountRunners() => Directory.EnumerateDirectories("/proc")
-        .Count(d => Path.GetFileName(d).All(char.IsAsciiDigit) && SafeRead($"{d}/cmdline").StartsWith("/usr/bin/python3", StringComparison.Ordinal)
-            && SafeRead($"{d}/cmdline").Contains("vivarium_runner.py", StringComparison.Ordinal));
+        .Count(d => Path.GetFileName(d).All(char.IsAsciiDigit) && IsRunner(d));
 
     private static string SafeRead(string path)
     {

@@ -29,6 +29,9 @@ public sealed class EngineFixture : IAsyncLifetime
     public SandboxPool Pool => _host!.Services.GetRequiredService<SandboxPool>();
     public BubblewrapBackend Backend => _host!.Services.GetRequiredService<BubblewrapBackend>();
 
+    /// <summary>The sandbox mode under test: VIVARIUM_TEST_SANDBOX_MODE, else the default.</summary>
+    public static string? Mode => Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") is { Length: > 0 } mode ? mode : null;
+
     public static Dictionary<string, string?> Settings(string stateDirectory) => new()
     {
         ["Vivarium:Sandbox:StateDirectory"] = stateDirectory,
@@ -44,7 +47,12 @@ public sealed class EngineFixture : IAsyncLifetime
         // Before anything is started, so a leak of the server's environment would carry it.
         Environment.SetEnvironmentVariable(CanaryName, CanaryValue);
         var builder = Host.CreateApplicationBuilder();
-        builder.Configuration.AddInMemoryCollection(Settings(StateDirectory));
+        var settings = Settings(StateDirectory);
+        if (Mode is not null)
+        {
+            settings["Vivarium:Sandbox:Mode"] = Mode;
+        }
+        builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddVivariumEngine();
         _host = builder.Build();

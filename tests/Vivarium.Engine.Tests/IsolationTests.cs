@@ -134,14 +134,17 @@ public sealed class IsolationTests(EngineFixture engine)
         await lease.RunOkAsync("open('kept.txt', 'w').write('x')");
 
         // User code shares the runner's process: it can find the protocol's write end (the one
-        // write-only pipe besides fds 1 and 2) and write whatever it likes there.
+        // write-only pipe besides fds 1 and 2 with bubblewrap, the one socket in fork-server
+        // mode) and write whatever it likes there.
         var execution = await lease.RunAsync($$"""
             import os, struct
             def write_only(fd):
                 return int(open(f'/proc/self/fdinfo/{fd}').read().split('flags:')[1].split()[0], 8) & 3 == 1
-            fds = [int(fd) for fd in os.listdir('/proc/self/fd')]
-            channel = [fd for fd in fds if fd > 2 and os.path.exists(f'/proc/self/fd/{fd}') and 'pipe:' in os.readlink(f'/proc/self/fd/{fd}') and write_only(fd)]
-            assert len(channel) == 1, channel
+            def target(fd):
+                return os.readlink(f'/proc/self/fd/{fd}') if os.path.exists(f'/proc/self/fd/{fd}') else ''
+            fds = [int(fd) for fd in os.listdir('/proc/self/fd') if int(fd) > 2]
+            channel = [fd for fd in fds if 'pipe:' in target(fd) and write_only(fd)] or [fd for fd in fds if 'socket:' in target(fd)]
+            assert len(set(target(fd) for fd in channel)) == 1, channel
             forged = {{payload}}
             os.write(channel[0], struct.pack('>I', len(forged)) + forged)
             import time
@@ -173,12 +176,13 @@ public sealed class IsolationTests(EngineFixture engine)
                     targets[int(fd)] = os.readlink(f'/proc/self/fd/{fd}')
                 except OSError:
                     pass
-            print(sorted(set(t for t in targets.values() if t.startswith('pipe:'))))
+            print(sorted(set(t for t in targets.values() if t.startswith(('pipe:', 'socket:')))))
             """);
 
         Assert.DoesNotContain(inode!, stdout, StringComparison.Ordinal);
-        // The runner's own: the protocol's two ends and the stdout and stderr pipes.
-        Assert.Equal(3, stdout.Count(c => c == ','));
+        // The runner's own: the protocol's two ends (two pipes with bubblewrap, one socket in
+        // fork-server mode) and the stdout and stderr pipes.
+        Assert.Equal(EngineFixture.Mode == "fork-server" ? 2 : 3, stdout.Count(c => c == ','));
     }
 
     [Fact]
@@ -217,8 +221,12 @@ public sealed class IsolationTests(EngineFixture engine)
         };
         Assert.DoesNotContain(env.Keys, k => !allowed.Contains(k));
         // bwrap (pid 1) was started with an empty environment; the start-up shell adds only PWD.
+        // In fork-server mode pid 1 is a fork of the zygote, whose environment (at exec) was
+        // the sandbox's own allow-list.
         var pid1 = doc.RootElement.GetProperty("proc").GetProperty("/proc/1/environ").GetString()!;
         var pid1Names = pid1.Split('\0', StringSplitOptions.RemoveEmptyEntries).Select(v => v.Split('=')[0]);
-        Assert.True(pid1 == "PermissionError" || pid1Names.All(n => n == "PWD"), $"pid 1's environment: {pid1.Replace('\0', ' ')}");
+        Assert.True(pid1 == "PermissionError" || pid1Names.All(n => n == "PWD" || (EngineFixture.Mode == "fork-server" && allowed.Contains(n))),
+            $"pid 1's environment: {pid1.Replace('\0', ' ')}");
+        Assert.DoesNotContain(engine.StateDirectory, pid1);
     }
 }

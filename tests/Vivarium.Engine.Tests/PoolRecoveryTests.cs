@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Vivarium.Sandbox.Bubblewrap;
 
 namespace Vivarium.Engine.Tests;
 
@@ -31,30 +32,46 @@ public sealed class PoolRecoveryTests(EngineFixture engine)
         }
     }
 
-    /// <summary>Every process in the cgroup of the sandbox whose bwrap binds this workspace.</summary>
-    private static List<int> SandboxPids(string workspace)
+    /// <summary>
+    /// Every process of the sandbox running on this workspace: the members of the one sandbox
+    /// cgroup, under this engine's own instance, that holds a process of the workspace's host
+    /// uid (in either sandbox mode). Only ever a sandbox cgroup: never anything else to kill.
+    /// </summary>
+    private List<int> SandboxPids(string workspace)
     {
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        using var stat = Process.Start(new ProcessStartInfo("/usr/bin/stat", ["-c", "%u", workspace]) { RedirectStandardOutput = true })!;
+        var owner = stat.StandardOutput.ReadToEnd().Trim();
+        stat.WaitForExit();
+        Assert.True(int.TryParse(owner, CultureInfo.InvariantCulture, out int uid) && uid >= 1000, $"workspace owner '{owner}'");
+        var instances = BubblewrapBackend.InstanceCgroupDirectories(engine.StateDirectory);
+        var instance = instances.FirstOrDefault(d => d.Contains("/pids/", StringComparison.Ordinal) && Directory.Exists(d)) ?? instances[^1];
+        foreach (var sandbox in Directory.EnumerateDirectories(instance, "sbx_*"))
         {
-            if (!int.TryParse(Path.GetFileName(dir), CultureInfo.InvariantCulture, out int pid))
-            {
-                continue;
-            }
             try
             {
-                if (!File.ReadAllText(Path.Combine(dir, "cmdline")).Contains(workspace + "\0", StringComparison.Ordinal))
+                var pids = File.ReadAllLines(Path.Combine(sandbox, "cgroup.procs")).Select(l => int.Parse(l, CultureInfo.InvariantCulture)).ToList();
+                if (pids.Any(pid => HostUid(pid) == owner))
                 {
-                    continue;
+                    return pids;
                 }
-                var cgroup = File.ReadAllLines(Path.Combine(dir, "cgroup")).Select(l => l.Split(':', 3)).First(p => p[1] == "pids" || p[1].Length == 0)[2];
-                var procs = File.Exists($"/sys/fs/cgroup/pids{cgroup}/cgroup.procs") ? $"/sys/fs/cgroup/pids{cgroup}/cgroup.procs" : $"/sys/fs/cgroup{cgroup}/cgroup.procs";
-                return File.ReadAllLines(procs).Select(l => int.Parse(l, CultureInfo.InvariantCulture)).ToList();
             }
             catch (IOException)
             {
             }
         }
         return [];
+    }
+
+    private static string? HostUid(int pid)
+    {
+        try
+        {
+            return File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t')[1];
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     private static async Task PollAsync(Func<bool> condition, string failure)

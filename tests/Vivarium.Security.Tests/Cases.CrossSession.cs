@@ -127,7 +127,7 @@ public static partial class SecurityCases
                     print('=> other processes:', procs, '; holding the secret:', sorted(set(holders)), '; in my environ:', secret.decode() in os.environ.values())
                     """;
                 return await SearchEverywhereAsync(context, s, code,
-                    "holding the secret: ['sh', 'sleep']", "other processes: ['bwrap'] ; holding the secret: [] ; in my environ: False");
+                    "holding the secret: ['sh', 'sleep']", $"other processes: [{(SecurityFixture.ForkServer ? "'python3'" : "'bwrap'")}] ; holding the secret: [] ; in my environ: False");
             });
 
         yield return new SecurityCase(CrossSession, "B attaches A's SysV shared memory segment", "IPC namespace",

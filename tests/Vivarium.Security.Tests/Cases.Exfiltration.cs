@@ -25,7 +25,9 @@ public static partial class SecurityCases
             host_paths = sorted({a.decode() for a in cmd if a.startswith(b'/') and not a.startswith((b'/usr', b'/etc', b'/proc', b'/dev', b'/tmp/matplotlib', b'/home/user', b'/opt/vivarium', b'/lib', b'/bin', b'/sbin', b'/tmp'))})
             print('note: host paths named on bubblewrap\'s command line:', host_paths)
             """,
-            contains: ["/proc/1/environ: ['PWD=/']"]);
+            // In fork-server mode pid 1 is a fork of the zygote, started with the sandbox's own allow-list.
+            contains: [SecurityFixture.ForkServer ? "/proc/1/environ: ['HOME=/home/user', 'IPYTHONDIR=/tmp/.ipython', 'LANG=C.UTF-8'" : "/proc/1/environ: ['PWD=/']"],
+            absent: ["DOTNET", "ASPNETCORE", "VIVARIUM_SECURITY"]);
 
         yield return new SecurityCase(Exfiltration, "read the server's state directory, audit log and appsettings", "mount namespace",
             "FileNotFoundError for each (the directory's path can be learnt from /proc/self/mountinfo, its contents cannot be reached)", async context =>

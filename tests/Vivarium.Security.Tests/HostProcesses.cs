@@ -64,10 +64,29 @@ public static partial class HostView
         var workspaces = Path.Combine(context.Fixture.StateDirectory, "workspaces");
         var workspace = Directory.EnumerateDirectories(workspaces).Single(d => File.Exists(Path.Combine(d, marker)));
         File.Delete(Path.Combine(workspace, marker));
-        var bwrap = HostProcesses.All().Where(p => p.CommandLine.Contains(workspace + " /home/user", StringComparison.Ordinal)).ToList();
-        Assert.True(bwrap.Count > 0, $"no host process names {workspace}");
-        int uid = bwrap[0].Uid;
+        int uid;
+        if (SecurityFixture.ForkServer)
+        {
+            // No command line names the workspace: a forked sandbox was never exec'd. Its
+            // processes run as the workspace's owner, which is the uid this server gave it.
+            uid = WorkspaceOwner(workspace);
+            Assert.True(uid >= 1000 && HostProcesses.All().Any(p => p.Uid == uid), $"no host process runs as {workspace}'s owner ({uid})");
+        }
+        else
+        {
+            var bwrap = HostProcesses.All().Where(p => p.CommandLine.Contains(workspace + " /home/user", StringComparison.Ordinal)).ToList();
+            Assert.True(bwrap.Count > 0, $"no host process names {workspace}");
+            uid = bwrap[0].Uid;
+        }
         return new SandboxOnHost(workspace, uid, HostProcesses.OwnedBy(uid, workspace));
+    }
+
+    private static int WorkspaceOwner(string workspace)
+    {
+        using var stat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/stat", ["-c", "%u", workspace]) { RedirectStandardOutput = true })!;
+        var owner = stat.StandardOutput.ReadToEnd().Trim();
+        stat.WaitForExit();
+        return int.Parse(owner, CultureInfo.InvariantCulture);
     }
 
     /// <summary>

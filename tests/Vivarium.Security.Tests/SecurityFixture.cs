@@ -43,8 +43,16 @@ public sealed class SecurityFixture : IAsyncLifetime
     /// <summary>What each case did, by its index in the table; the report is built from it.</summary>
     public ConcurrentDictionary<int, CaseOutcome> Outcomes { get; } = new();
 
+    /// <summary>True when the suite runs against fork-server sandboxes, where pid 1 is a fork of the zygote, not bwrap.</summary>
+    public static bool ForkServer => Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") == "fork-server";
+
+    /// <summary>The sandbox mode under test: VIVARIUM_TEST_SANDBOX_MODE, else the server's default.</summary>
+    public static string[] ModeArguments() =>
+        Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") is { Length: > 0 } mode ? [$"--Vivarium:Sandbox:Mode={mode}"] : [];
+
     public static string[] Arguments(string stateDirectory) =>
     [
+        .. ModeArguments(),
         "--urls", "http://127.0.0.1:0",
         $"--Vivarium:Sandbox:StateDirectory={stateDirectory}",
         $"--Vivarium:Sandbox:MemoryLimitBytes={MemoryLimitBytes}",

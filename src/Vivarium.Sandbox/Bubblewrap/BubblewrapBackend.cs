@@ -11,7 +11,12 @@ namespace Vivarium.Sandbox.Bubblewrap;
 /// Sandboxes made of Linux namespaces (bubblewrap), cgroups and rlimits. See
 /// <see cref="BubblewrapCommand"/> for the recipe and docs/architecture.md for the reasons.
 /// </summary>
-public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
+/// <remarks>
+/// Two ways to start a sandbox share everything else here (workspaces, uids, cgroups, runtime
+/// files): the bubblewrap recipe, and a fork server (<see cref="ForkServer.ForkServer"/>) whose
+/// children build the same namespaces themselves. <see cref="BubblewrapOptions.Mode"/> chooses.
+/// </remarks>
+public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable, IAsyncDisposable
 {
     private static readonly string[] PassThroughVariables =
     [
@@ -31,6 +36,7 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     private RuntimeFiles? _runtime;
     private CgroupHierarchy? _cgroups;
     private FileStream? _lock;
+    private ForkServer.ForkServer? _forkServer;
 
     /// <summary>Creates the backend; nothing touches the host until <see cref="InitializeAsync"/>.</summary>
     public BubblewrapBackend(IOptions<BubblewrapOptions> options, ILogger<BubblewrapBackend> logger)
@@ -50,7 +56,12 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
     }
 
     /// <inheritdoc />
-    public string Name => "bubblewrap";
+    public string Name => _options.Mode;
+
+    private bool UsesForkServer => _options.Mode == BubblewrapOptions.ForkServerMode;
+
+    /// <summary>The fork server's zygote process, in fork-server mode once it runs (for tests and diagnostics).</summary>
+    public int? ZygoteProcessId => _forkServer?.ZygoteProcessId;
 
     /// <inheritdoc />
     public SandboxLimits DefaultLimits => new()
@@ -124,7 +135,12 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
                 Log.OrphansRemoved(_logger, cgroups, workspaces);
             }
             _runtime = await RuntimeFiles.PrepareAsync(Path.Combine(StateDirectory, "runtime"), _options.PythonPath, cancellationToken);
-            Log.Initialized(_logger, StateDirectory, _cgroups.Mode);
+            if (UsesForkServer)
+            {
+                _forkServer = new ForkServer.ForkServer(_options, _runtime, Path.Combine(StateDirectory, "forkserver"), _passThrough, _launcher, _logger);
+                await _forkServer.Ready.WaitAsync(cancellationToken);
+            }
+            Log.Initialized(_logger, _options.Mode, StateDirectory, _cgroups.Mode);
         }
         finally
         {
@@ -203,6 +219,20 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
             Math.Min(limits.MemoryBytes ?? long.MaxValue, _options.MemoryLimitBytes),
             maxProcesses,
             Math.Min(limits.CpuCores ?? double.MaxValue, _options.CpuCores));
+        if (_forkServer is not null)
+        {
+            try
+            {
+                var forked = await _forkServer.StartAsync(id, workspace, cgroup, maxProcesses, cancellationToken);
+                Log.SandboxStarted(_logger, id, workspace.Id, forked.Info.StartupMs);
+                return forked;
+            }
+            catch
+            {
+                cgroup.KillAllAndRemove();
+                throw;
+            }
+        }
 
         // :: Step 2: the argv (the whole isolation recipe) and an empty environment for bwrap,
         // which is pid 1 in the sandbox and whose environment is readable at /proc/1/environ.
@@ -251,8 +281,16 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
         CgroupHierarchy.InstanceDirectories(InstanceName(Path.GetFullPath(stateDirectory)));
 
     /// <summary>Releases the state-directory lock and the launcher thread, and removes the instance's cgroups.</summary>
-    public void Dispose()
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="Dispose"/>
+    public async ValueTask DisposeAsync()
     {
+        if (_forkServer is not null)
+        {
+            await _forkServer.DisposeAsync();
+            _forkServer = null;
+        }
         _launcher.Dispose();
         _cgroups?.RemoveInstance();
         _lock?.Dispose();
@@ -261,7 +299,10 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
 
     private void CheckPrerequisites()
     {
-        foreach (var (path, what) in new[] { (_options.BwrapPath, "bubblewrap"), (_options.PythonPath, "Python"), (_options.SetprivPath, "setpriv") })
+        var tools = UsesForkServer
+            ? new[] { (_options.PythonPath, "Python") }
+            : new[] { (_options.BwrapPath, "bubblewrap"), (_options.PythonPath, "Python"), (_options.SetprivPath, "setpriv") };
+        foreach (var (path, what) in tools)
         {
             if (!File.Exists(path))
             {
@@ -358,8 +399,8 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Bubblewrap backend ready: state in {StateDirectory}, cgroups {CgroupMode}")]
-        public static partial void Initialized(ILogger logger, string stateDirectory, CgroupMode cgroupMode);
+        [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Sandbox backend ready ({Mode} mode): state in {StateDirectory}, cgroups {CgroupMode}")]
+        public static partial void Initialized(ILogger logger, string mode, string stateDirectory, CgroupMode cgroupMode);
 
         [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "Removed what a previous run left behind: {Cgroups} cgroups, {Workspaces} workspaces")]
         public static partial void OrphansRemoved(ILogger logger, int cgroups, int workspaces);

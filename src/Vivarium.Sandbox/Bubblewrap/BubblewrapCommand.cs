@@ -35,7 +35,7 @@ internal static class BubblewrapCommand
     private const string SeccompFd = "9";
 
     /// <summary>Read-only host paths every sandbox needs, bound only when they exist.</summary>
-    private static readonly string[] OptionalReadOnlyFiles =
+    internal static readonly string[] OptionalReadOnlyFiles =
     [
         "/etc/alternatives",   // Debian's BLAS and LAPACK are chosen through these links
         "/etc/ld.so.cache",
@@ -135,7 +135,7 @@ internal static class BubblewrapCommand
         return env;
     }
 
-    private static string RunnerConfig(BubblewrapOptions o, int maxProcesses) => JsonSerializer.Serialize(new Dictionary<string, object>
+    internal static string RunnerConfig(BubblewrapOptions o, int maxProcesses) => JsonSerializer.Serialize(new Dictionary<string, object>
     {
         // The cgroup's limit, so the runner can tell a fork bomb's leftovers from a busy cell.
         ["max_processes"] = maxProcesses,

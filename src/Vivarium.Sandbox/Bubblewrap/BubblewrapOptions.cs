@@ -11,6 +11,21 @@ public sealed class BubblewrapOptions
     /// <summary>The configuration section these options bind to.</summary>
     public const string SectionName = "Vivarium:Sandbox";
 
+    /// <summary>The bubblewrap recipe: each sandbox is a fresh <c>bwrap</c> and Python.</summary>
+    public const string BubblewrapMode = "bubblewrap";
+
+    /// <summary>A zygote imports the runner's modules once and forks each sandbox, which builds the same namespaces itself.</summary>
+    public const string ForkServerMode = "fork-server";
+
+    /// <summary>
+    /// How sandboxes are started: <c>bubblewrap</c> (a fresh bwrap and interpreter each) or
+    /// <c>fork-server</c> (forked from a zygote that imported everything once; same namespaces,
+    /// cgroups and seccomp filter, a fraction of the memory and start-up time).
+    /// </summary>
+    [Required]
+    [RegularExpression("^(bubblewrap|fork-server)$", ErrorMessage = "Vivarium:Sandbox:Mode must be 'bubblewrap' or 'fork-server'")]
+    public string Mode { get; set; } = BubblewrapMode;
+
     /// <summary>The bubblewrap binary.</summary>
     [Required]
     public string BwrapPath { get; set; } = "/usr/bin/bwrap";

@@ -112,19 +112,10 @@ internal sealed partial class BubblewrapSandbox : ISandbox
         SandboxExitReason reason;
         lock (_exited)
         {
-            // OOM beats the watcher's "runner exited": it is the cause, the exit only the effect.
-            reason = oom && _killReason is null or SandboxExitReason.RunnerExited ? SandboxExitReason.OutOfMemory : _killReason ?? SandboxExitReason.RunnerExited;
+            reason = SandboxExitDetail.Decide(oom, _killReason);
             _killReason = reason;
         }
-        var detail = reason switch
-        {
-            SandboxExitReason.OutOfMemory => "the sandbox ran out of memory and the kernel killed it",
-            SandboxExitReason.KilledAfterTimeout => "the sandbox was killed because the code did not stop after an interrupt",
-            SandboxExitReason.ProtocolViolation => "the sandbox was killed because its runner broke the protocol",
-            SandboxExitReason.Disposed => "the sandbox was shut down",
-            SandboxExitReason.Killed => "the sandbox was killed",
-            _ => $"the interpreter exited (code {_process.ExitCode})",
-        };
+        var detail = SandboxExitDetail.Describe(reason, _process.ExitCode);
         Log.SandboxExited(_logger, Id, reason, _process.ExitCode);
         _exited.TrySetResult(new SandboxExit(reason, detail));
     }
@@ -158,4 +149,22 @@ internal sealed partial class BubblewrapSandbox : ISandbox
         [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Sandbox {SandboxId} exited ({Reason}, exit code {ExitCode})")]
         public static partial void SandboxExited(ILogger logger, string sandboxId, SandboxExitReason reason, int exitCode);
     }
+}
+
+/// <summary>The sentence a sandbox's end is reported with, whichever backend mode ran it.</summary>
+internal static class SandboxExitDetail
+{
+    public static string Describe(SandboxExitReason reason, int exitCode) => reason switch
+    {
+        SandboxExitReason.OutOfMemory => "the sandbox ran out of memory and the kernel killed it",
+        SandboxExitReason.KilledAfterTimeout => "the sandbox was killed because the code did not stop after an interrupt",
+        SandboxExitReason.ProtocolViolation => "the sandbox was killed because its runner broke the protocol",
+        SandboxExitReason.Disposed => "the sandbox was shut down",
+        SandboxExitReason.Killed => "the sandbox was killed",
+        _ => $"the interpreter exited (code {exitCode})",
+    };
+
+    /// <summary>OOM beats the watcher's "runner exited": it is the cause, the exit only the effect.</summary>
+    public static SandboxExitReason Decide(bool oomKilled, SandboxExitReason? killReason) =>
+        oomKilled && killReason is null or SandboxExitReason.RunnerExited ? SandboxExitReason.OutOfMemory : killReason ?? SandboxExitReason.RunnerExited;
 }

@@ -11,6 +11,7 @@ namespace Vivarium.Sandbox.Bubblewrap;
 internal sealed class RuntimeFiles
 {
     public const string RunnerResourceName = "vivarium_runner.py";
+    public const string ZygoteResourceName = "vivarium_zygote.py";
 
     // Internal, not private: the argv golden test names runtime files without preparing them.
     internal RuntimeFiles(string directory)
@@ -20,16 +21,19 @@ internal sealed class RuntimeFiles
 
     public string Directory { get; }
     public string RunnerPath => Path.Combine(Directory, RunnerResourceName);
+    public string ZygotePath => Path.Combine(Directory, ZygoteResourceName);
     public string PasswdPath => Path.Combine(Directory, "passwd");
     public string GroupPath => Path.Combine(Directory, "group");
     public string MatplotlibCacheDirectory => Path.Combine(Directory, "matplotlib");
     public string SeccompFilterPath => Path.Combine(Directory, "seccomp.bpf");
 
     /// <summary>The runner's source as shipped in this assembly.</summary>
-    public static string ReadRunnerSource()
+    public static string ReadRunnerSource() => ReadResource(RunnerResourceName);
+
+    private static string ReadResource(string name)
     {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(RunnerResourceName)
-            ?? throw new InvalidOperationException("the runner is missing from the assembly");
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"{name} is missing from the assembly");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     }
@@ -40,6 +44,7 @@ internal sealed class RuntimeFiles
         System.IO.Directory.CreateDirectory(directory);
         File.SetUnixFileMode(directory, ReadableDirectory);
         await WriteReadableAsync(files.RunnerPath, ReadRunnerSource(), cancellationToken);
+        await WriteReadableAsync(files.ZygotePath, ReadResource(ZygoteResourceName), cancellationToken);
         await WriteReadableAsync(files.PasswdPath,
             "root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:1000:1000:Sandbox user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
             cancellationToken);
