@@ -362,6 +362,7 @@ internal static class CompareBenchmark
         Console.WriteLine($"[{Now()}] burst of {count} concurrent session creates, {label} (load {load})…");
         var samples = new double[count];
         var failures = 0;
+        var reasons = new System.Collections.Concurrent.ConcurrentBag<string>();
         var ids = await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
         {
             var t = Stopwatch.StartNew();
@@ -371,16 +372,18 @@ internal static class CompareBenchmark
                 samples[i] = t.Elapsed.TotalMilliseconds;
                 return id;
             }
-            catch (HttpRequestException)
+            catch (HttpRequestException e)
             {
                 samples[i] = t.Elapsed.TotalMilliseconds;
                 Interlocked.Increment(ref failures);
+                reasons.Add($"after {t.Elapsed.TotalSeconds:0.0} s: {e.Message}");
                 return null;
             }
         }));
         var stats = StatsNode([.. samples]);
         stats["first_ms"] = Math.Round(samples.Min(), 1);
         stats["failures"] = failures;
+        stats["failure_reasons"] = new JsonArray([.. reasons.Take(5).Select(r => (JsonNode?)JsonValue.Create(r))]);
         stats["load_average"] = load;
         stats["pool_size"] = server.Pool.TargetSize;
         if (!keep)

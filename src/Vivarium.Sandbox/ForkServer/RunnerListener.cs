@@ -79,7 +79,9 @@ internal sealed class RunnerListener : IAsyncDisposable
             timeout.CancelAfter(HelloTimeout);
             // Not owning: on success the socket passes to the sandbox, which owns it from then on.
             var stream = new NetworkStream(connection, ownsSocket: false);
-            var frame = await new FrameReader(stream, 1024).ReadFrameAsync(timeout.Token);
+            // Exactly the hello, no read-ahead: the runner's ready may already follow it, and it
+            // belongs to the sandbox's own reader.
+            var frame = await new FrameReader(stream, 1024, readAhead: false).ReadFrameAsync(timeout.Token);
             string? id = null;
             if (frame is not null)
             {

@@ -9,12 +9,18 @@ public sealed class ProtocolViolationException(string message) : Exception(messa
 /// Reads frames: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
 /// Everything read comes from a sandbox, so the length is checked before anything is allocated.
 /// </summary>
-public sealed class FrameReader(Stream stream, int maxFrameBytes)
+/// <param name="stream">The stream frames arrive on.</param>
+/// <param name="maxFrameBytes">The largest frame accepted.</param>
+/// <param name="readAhead">
+/// Read whatever has arrived in one go (the default). False when the stream passes to another
+/// reader after this one: bytes read ahead would be lost to it.
+/// </param>
+public sealed class FrameReader(Stream stream, int maxFrameBytes, bool readAhead = true)
 {
     // A pipe's reads are blocking reads on a pool thread: reading a header and then its body
     // cost two of them per frame, and a reply usually arrives together with the result before it.
     // One buffered read takes whatever has arrived.
-    private readonly BufferedStream _stream = new(stream, 64 * 1024);
+    private readonly Stream _stream = readAhead ? new BufferedStream(stream, 64 * 1024) : stream;
     private readonly byte[] _header = new byte[4];
 
     /// <summary>The next frame, or null when the stream ended cleanly between frames.</summary>

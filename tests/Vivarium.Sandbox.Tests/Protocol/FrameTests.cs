@@ -14,6 +14,23 @@ public sealed class FrameTests
     }
 
     [Fact]
+    public async Task ReadFrameAsync_WithoutReadAhead_LeavesTheNextFrameForTheNextReader()
+    {
+        // The fork server's listener reads a sandbox's hello, then hands the socket to the
+        // sandbox's own reader: the runner's ready, already sent, must still be there for it.
+        using var stream = new MemoryStream();
+        await FrameWriter.WriteFrameAsync(stream, Encoding.UTF8.GetBytes("{\"type\":\"hello\"}"), CancellationToken.None);
+        await FrameWriter.WriteFrameAsync(stream, Encoding.UTF8.GetBytes("{\"type\":\"ready\"}"), CancellationToken.None);
+        stream.Position = 0;
+
+        var hello = await new FrameReader(stream, 1024, readAhead: false).ReadFrameAsync(CancellationToken.None);
+        var ready = await new FrameReader(stream, 1024).ReadFrameAsync(CancellationToken.None);
+
+        Assert.Equal("{\"type\":\"hello\"}", Encoding.UTF8.GetString(hello!));
+        Assert.Equal("{\"type\":\"ready\"}", Encoding.UTF8.GetString(ready!));
+    }
+
+    [Fact]
     public async Task ReadFrameAsync_TwoFramesBackToBack_ReadsEachThenNull()
     {
         using var stream = new MemoryStream();
