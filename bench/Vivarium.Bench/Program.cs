@@ -117,13 +117,17 @@ try
 
     if (jsonPath is not null)
     {
-        await Measurements.WriteJsonAsync(jsonPath, new Dictionary<string, object>
+        var results = new Dictionary<string, object>
         {
             ["runs"] = runs,
-            ["session_from_pool_ms"] = Measurements.Stats(create),
-            ["session_from_pool_then_one_plus_one_ms"] = Measurements.Stats(createAndFirst),
             ["one_plus_one_ms"] = Measurements.Stats(roundTrip),
-        });
+        };
+        if (!noStart)
+        {
+            results["session_from_pool_ms"] = Measurements.Stats(create);
+            results["session_from_pool_then_one_plus_one_ms"] = Measurements.Stats(createAndFirst);
+        }
+        await Measurements.WriteJsonAsync(jsonPath, results);
     }
     return 0;
 }
