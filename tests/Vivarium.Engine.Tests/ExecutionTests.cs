@@ -72,6 +72,65 @@ public sealed class ExecutionTests(EngineFixture engine)
         Assert.Empty(next.Outputs.OfType<DisplayDataOutput>());
     }
 
+    [Theory]
+    [InlineData("fig, ax = plt.subplots()\nax.plot([1, 3, 2])\nax.set_title('title')\nax.set_xlabel('x')")]
+    [InlineData("fig, ax = plt.subplots(figsize=(3, 2), dpi=150)\nax.bar(['a', 'b'], [3, 5])")]
+    [InlineData("fig, axes = plt.subplots(2, 2)\nfig.suptitle('four')\nfor a in axes.flat: a.plot([0, 1])")]
+    [InlineData("import numpy as np\nfig, ax = plt.subplots()\nfig.colorbar(ax.imshow(np.arange(100).reshape(10, 10)))")]
+    [InlineData("fig, ax = plt.subplots()\nfig.patch.set_facecolor('#ffeedd')\nax.plot([1, 2])\nax.set_ylabel('y')")]
+    public async Task Execute_FigureShownInline_IsCroppedAsJupytersTightBoundingBoxWould(string figure)
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        // The runner draws once and crops to the drawn pixels instead of asking matplotlib for a
+        // "tight" bounding box; the picture must keep the size Jupyter's would have, give or take
+        // the blank margin of a text's line height.
+        var execution = await lease.RunAsync(
+            "import base64, io\nimport matplotlib.pyplot as plt\nfrom PIL import Image\n"
+            + "from IPython.core.pylabtools import print_figure\n"
+            + figure + "\n"
+            + "ours = Image.open(io.BytesIO(base64.b64decode(get_ipython().display_formatter.formatters['image/png'](fig))))\n"
+            + "jupyters = Image.open(io.BytesIO(print_figure(fig, 'png', bbox_inches='tight')))\n"
+            + "plt.close(fig)\n"
+            + "ours.size, jupyters.size");
+
+        Assert.Equal(ExecutionStatus.Ok, execution.Status);
+        var sizes = execution.Result!["text/plain"].GetString()!;
+        var numbers = sizes.Split(['(', ')', ',', ' '], StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
+        Assert.True(Math.Abs(numbers[0] - numbers[2]) <= 6 && Math.Abs(numbers[1] - numbers[3]) <= 6,
+            $"(ours, Jupyter's) sizes {sizes} differ by more than a few pixels");
+    }
+
+    [Fact]
+    public async Task Execute_FigureReachingPastItsCanvas_IsWidenedToShowItAsJupyterDoes()
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        var execution = await lease.RunAsync(
+            "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)\nax.plot([1, 2], label='a line with a long label')\n"
+            + "fig.legend(loc='center left', bbox_to_anchor=(0.95, 0.5))\nplt.show()");
+
+        Assert.Equal(ExecutionStatus.Ok, execution.Status);
+        var png = Convert.FromBase64String(Assert.Single(execution.Outputs.OfType<DisplayDataOutput>()).Data["image/png"].GetString()!);
+        var width = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16, 4));
+        Assert.True(width > 640, $"the legend drawn past the 640-pixel canvas was cut off: the PNG is {width} pixels wide");
+    }
+
+    [Fact]
+    public async Task Execute_CellsThatReconfigureTheInlineBackend_StillGetTheirFigures()
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        var magic = await lease.RunAsync("%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()");
+        var svg = await lease.RunAsync("%config InlineBackend.figure_formats = ['svg']\nplt.plot([2, 1])\nplt.show()");
+
+        var png = Convert.FromBase64String(Assert.Single(magic.Outputs.OfType<DisplayDataOutput>()).Data["image/png"].GetString()!);
+        Assert.Equal(PngMagic, png[..8]);
+        var display = Assert.Single(svg.Outputs.OfType<DisplayDataOutput>());
+        Assert.Contains("<svg", display.Data["image/svg+xml"].GetString());
+        Assert.False(display.Data.ContainsKey("image/png"));
+    }
+
     [Fact]
     public async Task Execute_DataFrameAsLastExpression_ReturnsHtmlTable()
     {
