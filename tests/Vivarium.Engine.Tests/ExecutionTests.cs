@@ -39,6 +39,23 @@ public sealed class ExecutionTests(EngineFixture engine)
         Assert.Equal("[1]", next.Result!["text/plain"].GetString());
     }
 
+    [Theory]
+    [InlineData("1 + 1", "2")]
+    [InlineData("x = 3; x", "3")]
+    [InlineData("2  # a comment; not code", "2")]
+    [InlineData("'a;b'", "'a;b'")]
+    [InlineData("1 + 1;", null)]
+    [InlineData("4; # a trailing semicolon, then a comment", null)]
+    public async Task Execute_TrailingSemicolon_SilencesTheValueAsInJupyter(string code, string? shown)
+    {
+        await using var lease = await engine.NewSessionAsync();
+
+        var execution = await lease.RunAsync(code);
+
+        Assert.Equal(ExecutionStatus.Ok, execution.Status);
+        Assert.Equal(shown, execution.Result?["text/plain"].GetString());
+    }
+
     [Fact]
     public async Task Execute_ModuleImportedEarlier_IsStillImported()
     {
