@@ -18,9 +18,13 @@ public sealed class LocalEngineTests
             Assert.Contains(Vivarium.Sandbox.Bubblewrap.BubblewrapBackend.InstanceCgroupDirectories(stateDirectory), Directory.Exists);
 
             var mine = Stat(Environment.ProcessId);
+            // In either sandbox mode: bwrap is this process's child; a fork server's sandboxes are
+            // grandchildren, through the zygote. Either way they sit in a sandbox's cgroup.
             var sandboxes = Directory.EnumerateDirectories("/proc")
-                .Select(d => int.TryParse(Path.GetFileName(d), CultureInfo.InvariantCulture, out int pid) ? Stat(pid) : null)
-                .Where(s => s is not null && s.ParentPid == Environment.ProcessId && s.Command == "bwrap")
+                .Select(d => int.TryParse(Path.GetFileName(d), CultureInfo.InvariantCulture, out int pid) ? pid : 0)
+                .Where(pid => pid > 0 && IsSandboxOf(pid, stateDirectory))
+                .Select(Stat)
+                .Where(s => s is not null)
                 .ToList();
 
             Assert.NotEmpty(sandboxes);
@@ -31,6 +35,19 @@ public sealed class LocalEngineTests
     }
 
     private sealed record ProcessStat(string Command, int ParentPid, int SessionId);
+
+    private static bool IsSandboxOf(int pid, string stateDirectory)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Contains(stateDirectory + "/", StringComparison.Ordinal)
+                && File.ReadAllText($"/proc/{pid}/cgroup").Contains("/sbx_", StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false; // gone meanwhile
+        }
+    }
 
     /// <summary>Fields of /proc/PID/stat: "pid (comm) state ppid pgrp session …".</summary>
     private static ProcessStat? Stat(int pid)

@@ -30,7 +30,7 @@ public sealed class EngineFixture : IAsyncLifetime
     public BubblewrapBackend Backend => _host!.Services.GetRequiredService<BubblewrapBackend>();
 
     /// <summary>The sandbox mode under test: VIVARIUM_TEST_SANDBOX_MODE, else the default.</summary>
-    public static string? Mode => Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") is { Length: > 0 } mode ? mode : null;
+    public static string Mode => Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") is { Length: > 0 } mode ? mode : new BubblewrapOptions().Mode;
 
     public static Dictionary<string, string?> Settings(string stateDirectory) => new()
     {
@@ -48,10 +48,7 @@ public sealed class EngineFixture : IAsyncLifetime
         Environment.SetEnvironmentVariable(CanaryName, CanaryValue);
         var builder = Host.CreateApplicationBuilder();
         var settings = Settings(StateDirectory);
-        if (Mode is not null)
-        {
-            settings["Vivarium:Sandbox:Mode"] = Mode;
-        }
+        settings["Vivarium:Sandbox:Mode"] = Mode;
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddVivariumEngine();

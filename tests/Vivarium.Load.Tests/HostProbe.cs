@@ -42,20 +42,41 @@ public sealed class HostProbe(string stateDirectory)
             .Select(name => name!)
             .ToHashSet(StringComparer.Ordinal);
 
-    /// <summary>Processes whose command line names the workspaces directory (every sandbox's bwrap binds its workspace).</summary>
+    /// <summary>
+    /// Processes of this instance's sandboxes, in either sandbox mode. Without a workspace: every
+    /// process in one of its sandbox cgroups, and every process whose command line names the state
+    /// directory (bwrap binds workspaces from it; the fork server's zygote and its forks run a
+    /// script kept there; the server's own argument names it without a trailing '/'). With one:
+    /// the processes that have that workspace's volume mounted as their home.
+    /// </summary>
     public IReadOnlyList<int> SandboxProcesses(string? workspace = null)
     {
-        var needle = workspace is null ? WorkspacesDirectory + "/" : workspace + "\0";
-        var pids = new List<int>();
-        foreach (var pid in AllPids())
+        if (workspace is not null)
         {
-            var cmdline = ReadOrNull($"/proc/{pid}/cmdline");
-            if (cmdline is not null && cmdline.Contains(needle, StringComparison.Ordinal))
+            return DeviceMountedAt(workspace, "/proc/self/mountinfo") is { } device
+                ? [.. AllPids().Where(pid => DeviceMountedAt("/home/user", $"/proc/{pid}/mountinfo") == device)]
+                : [];
+        }
+        var needle = StateDirectory + "/";
+        return [.. AllPids().Where(pid => PidsCgroupOf(pid) is not null
+            || (ReadOrNull($"/proc/{pid}/cmdline") is { } cmdline && cmdline.Contains(needle, StringComparison.Ordinal)))];
+    }
+
+    /// <summary>The device ("major:minor") mounted at a mount point in a mount table, or null.</summary>
+    private static string? DeviceMountedAt(string mountPoint, string mountinfo)
+    {
+        // "36 35 7:3 / /home/user rw,nosuid … - ext4 /dev/loop3 rw": the device is the third
+        // field, the mount point the fifth (spaces escaped as \040). The last mount there wins.
+        string? device = null;
+        foreach (var line in (ReadOrNull(mountinfo) ?? "").Split('\n'))
+        {
+            var fields = line.Split(' ');
+            if (fields.Length > 4 && fields[4].Replace("\\040", " ", StringComparison.Ordinal) == mountPoint)
             {
-                pids.Add(pid);
+                device = fields[2];
             }
         }
-        return pids;
+        return device;
     }
 
     /// <summary>Mount points under the state directory (each workspace is a loop-mounted ext4 volume).</summary>
@@ -86,7 +107,7 @@ public sealed class HostProbe(string stateDirectory)
     /// <summary>True when the workspace holds the marker file (it belongs to a session, not to the pool).</summary>
     public static bool HasMarker(string workspace, string markerFile) => File.Exists(Path.Combine(workspace, markerFile));
 
-    /// <summary>The sandbox running on a workspace now, found through its bwrap's cgroup; null when none runs.</summary>
+    /// <summary>The sandbox running on a workspace now, found through its processes' cgroup; null when none runs.</summary>
     public SandboxOnHost? SandboxOn(string workspace)
     {
         foreach (var pid in SandboxProcesses(workspace))

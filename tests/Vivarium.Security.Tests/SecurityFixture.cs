@@ -44,7 +44,9 @@ public sealed class SecurityFixture : IAsyncLifetime
     public ConcurrentDictionary<int, CaseOutcome> Outcomes { get; } = new();
 
     /// <summary>True when the suite runs against fork-server sandboxes, where pid 1 is a fork of the zygote, not bwrap.</summary>
-    public static bool ForkServer => Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") == "fork-server";
+    public static bool ForkServer =>
+        (Environment.GetEnvironmentVariable("VIVARIUM_TEST_SANDBOX_MODE") is { Length: > 0 } mode ? mode : new Vivarium.Sandbox.Bubblewrap.BubblewrapOptions().Mode)
+        == Vivarium.Sandbox.Bubblewrap.BubblewrapOptions.ForkServerMode;
 
     /// <summary>The sandbox mode under test: VIVARIUM_TEST_SANDBOX_MODE, else the server's default.</summary>
     public static string[] ModeArguments() =>

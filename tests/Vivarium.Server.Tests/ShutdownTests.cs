@@ -75,7 +75,12 @@ public sealed class ShutdownTests
         }
     }
 
-    /// <summary>Processes whose command line names the state directory: every sandbox's bwrap does (its workspace bind).</summary>
+    /// <summary>
+    /// Sandbox processes of the server on this state directory, in either sandbox mode: their
+    /// command line names it (bwrap binds a workspace from it; a fork server's sandboxes are forks
+    /// of the zygote, whose script is kept there) and they sit in a sandbox's cgroup (which the
+    /// server and the zygote do not).
+    /// </summary>
     private static List<int> SandboxProcesses(string state) =>
         Directory.EnumerateDirectories("/proc")
             .Select(Path.GetFileName)
@@ -84,8 +89,8 @@ public sealed class ShutdownTests
             {
                 try
                 {
-                    var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
-                    return cmdline.Contains(state + "/workspaces", StringComparison.Ordinal);
+                    return File.ReadAllText($"/proc/{pid}/cmdline").Contains(state + "/", StringComparison.Ordinal)
+                        && File.ReadAllText($"/proc/{pid}/cgroup").Contains("/sbx_", StringComparison.Ordinal);
                 }
                 catch (IOException)
                 {
