@@ -12,9 +12,8 @@ internal sealed partial class BubblewrapSandbox : ISandbox
     private readonly Process _process;
     private readonly SandboxCgroup _cgroup;
     private readonly ILogger _logger;
-    private readonly TaskCompletionSource<SandboxExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SandboxExitRecorder _exit;
     private readonly StringBuilder _stderrTail = new();
-    private SandboxExitReason? _killReason;
     private ReadyMessage? _info;
 
     public BubblewrapSandbox(string id, SandboxWorkspace workspace, Process process, SandboxCgroup cgroup, int maxFrameBytes, int maxDisplayBytes, ILogger logger)
@@ -23,6 +22,7 @@ internal sealed partial class BubblewrapSandbox : ISandbox
         Workspace = workspace;
         _process = process;
         _cgroup = cgroup;
+        _exit = new SandboxExitRecorder(cgroup);
         _logger = logger;
         Runner = new RunnerClient(process.StandardOutput.BaseStream, process.StandardInput.BaseStream, maxFrameBytes, logger, maxDisplayBytes);
         _ = CollectStderrAsync();
@@ -33,7 +33,7 @@ internal sealed partial class BubblewrapSandbox : ISandbox
     public SandboxWorkspace Workspace { get; }
     public RunnerClient Runner { get; }
     public ReadyMessage Info => _info ?? throw new InvalidOperationException("the sandbox is not ready yet");
-    public Task<SandboxExit> Exited => _exited.Task;
+    public Task<SandboxExit> Exited => _exit.Exited;
 
     /// <summary>What bubblewrap (or Python, before the runner took over stderr) last wrote.</summary>
     public string DiagnosticOutput
@@ -62,7 +62,7 @@ internal sealed partial class BubblewrapSandbox : ISandbox
         catch (SandboxStartException e)
         {
             // bubblewrap's own complaint is more useful than "the runner exited".
-            await ((Task)_exited.Task).WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await ((Task)Exited).WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             var detail = DiagnosticOutput;
             throw new SandboxStartException(detail.Length > 0 ? $"{e.Message}: {detail}" : e.Message, e);
         }
@@ -71,10 +71,7 @@ internal sealed partial class BubblewrapSandbox : ISandbox
 
     public async ValueTask KillAsync(SandboxExitReason reason)
     {
-        lock (_exited)
-        {
-            _killReason ??= reason;
-        }
+        _exit.RecordKill(reason);
         try
         {
             _process.Kill(entireProcessTree: true);
@@ -84,8 +81,8 @@ internal sealed partial class BubblewrapSandbox : ISandbox
             // Already exited.
         }
         // Processes that left bwrap's tree (double forks) are still in the cgroup.
-        await Task.Run(_cgroup.KillAllAndRemove, CancellationToken.None);
-        await ((Task)_exited.Task).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _exit.TearDownAsync();
+        await ((Task)Exited).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     public SandboxUsage ReadUsage() => new(_cgroup.MemoryBytes, _cgroup.Processes);
@@ -101,23 +98,14 @@ internal sealed partial class BubblewrapSandbox : ISandbox
     {
         var closed = await Runner.Completion;
         // A runner that closed its channel but keeps running must not linger.
-        await KillAsync(closed.IsViolation ? SandboxExitReason.ProtocolViolation : SandboxExitReason.RunnerExited);
+        await KillAsync(SandboxExitRecorder.ReasonFor(closed));
     }
 
     private async Task MonitorAsync()
     {
         await _process.WaitForExitAsync(CancellationToken.None);
-        bool oom = _cgroup.OomKilled;
-        await Task.Run(_cgroup.KillAllAndRemove, CancellationToken.None);
-        SandboxExitReason reason;
-        lock (_exited)
-        {
-            reason = SandboxExitDetail.Decide(oom, _killReason);
-            _killReason = reason;
-        }
-        var detail = SandboxExitDetail.Describe(reason, _process.ExitCode);
-        Log.SandboxExited(_logger, Id, reason, _process.ExitCode);
-        _exited.TrySetResult(new SandboxExit(reason, detail));
+        var exit = await _exit.ConcludeAsync(_process.ExitCode);
+        Log.SandboxExited(_logger, Id, exit.Reason, _process.ExitCode);
     }
 
     private async Task CollectStderrAsync()
@@ -149,22 +137,4 @@ internal sealed partial class BubblewrapSandbox : ISandbox
         [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Sandbox {SandboxId} exited ({Reason}, exit code {ExitCode})")]
         public static partial void SandboxExited(ILogger logger, string sandboxId, SandboxExitReason reason, int exitCode);
     }
-}
-
-/// <summary>The sentence a sandbox's end is reported with, whichever backend mode ran it.</summary>
-internal static class SandboxExitDetail
-{
-    public static string Describe(SandboxExitReason reason, int exitCode) => reason switch
-    {
-        SandboxExitReason.OutOfMemory => "the sandbox ran out of memory and the kernel killed it",
-        SandboxExitReason.KilledAfterTimeout => "the sandbox was killed because the code did not stop after an interrupt",
-        SandboxExitReason.ProtocolViolation => "the sandbox was killed because its runner broke the protocol",
-        SandboxExitReason.Disposed => "the sandbox was shut down",
-        SandboxExitReason.Killed => "the sandbox was killed",
-        _ => $"the interpreter exited (code {exitCode})",
-    };
-
-    /// <summary>OOM beats the watcher's "runner exited": it is the cause, the exit only the effect.</summary>
-    public static SandboxExitReason Decide(bool oomKilled, SandboxExitReason? killReason) =>
-        oomKilled && killReason is null or SandboxExitReason.RunnerExited ? SandboxExitReason.OutOfMemory : killReason ?? SandboxExitReason.RunnerExited;
 }

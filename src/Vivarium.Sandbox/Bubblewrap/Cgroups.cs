@@ -165,12 +165,31 @@ internal sealed class SandboxCgroup(CgroupMode mode, IReadOnlyList<string> direc
     /// <summary>Processes and threads alive.</summary>
     public int? Processes => (int?)ReadLong("pids", "pids.current");
 
-    // Whoever removes the cgroup first (the channel watcher's kill, usually) must not take the
-    // OOM record with it: the exit monitor reads it afterwards to say why the sandbox died.
-    private volatile bool _oomKillSeen;
+    // The kernel's OOM record lives in the cgroup, so it must be taken before the cgroup goes,
+    // and a sandbox's end is torn down by two parties at once (the channel watcher's kill and
+    // the exit monitor). Reads and the removal are serialised and the record only ever turns
+    // true: otherwise a read that began before the other party's removal and finished after it
+    // found no file, answered "no OOM", and overwrote the record the remover had just taken
+    // (the fork-server misclassification, docs/performance.md).
+    private readonly Lock _oomRecordGate = new();
+    private bool _oomKilled;
+    private bool _removed;
 
-    /// <summary>True when the kernel's OOM killer has killed something in this cgroup, even if it was removed since.</summary>
-    public bool OomKilled => _oomKillSeen || (_oomKillSeen = ReadOomKilled());
+    /// <summary>True when the kernel's OOM killer has killed something in this cgroup; after removal, what was recorded just before it.</summary>
+    public bool OomKilled
+    {
+        get
+        {
+            lock (_oomRecordGate)
+            {
+                if (!_oomKilled && !_removed)
+                {
+                    _oomKilled = ReadOomKilled();
+                }
+                return _oomKilled;
+            }
+        }
+    }
 
     private bool ReadOomKilled()
     {
@@ -198,8 +217,13 @@ internal sealed class SandboxCgroup(CgroupMode mode, IReadOnlyList<string> direc
         return false;
     }
 
-    /// <summary>SIGKILLs every process in the cgroup until none is left, then removes it.</summary>
-    public void KillAllAndRemove()
+    /// <summary>
+    /// SIGKILLs every process in the cgroup until none is left, then removes it. Returns whether
+    /// the OOM killer killed anything in it, read once the last process died (the kernel counts
+    /// an OOM kill before it sends the signal) and before the record goes with the cgroup. Safe
+    /// to call from several threads: every caller gets the same answer.
+    /// </summary>
+    public bool KillAllAndRemove()
     {
         if (mode == CgroupMode.V2 && directories.Count > 0 && File.Exists(Path.Combine(directories[0], "cgroup.kill")))
         {
@@ -220,20 +244,29 @@ internal sealed class SandboxCgroup(CgroupMode mode, IReadOnlyList<string> direc
             }
             Thread.Sleep(round < 10 ? 1 : 10);
         }
-        _ = OomKilled;
-        foreach (var dir in directories)
+        lock (_oomRecordGate)
         {
-            for (int attempt = 0; attempt < 100 && Directory.Exists(dir); attempt++)
+            if (!_oomKilled && !_removed)
             {
-                try
+                _oomKilled = ReadOomKilled();
+            }
+            foreach (var dir in directories)
+            {
+                for (int attempt = 0; attempt < 100 && Directory.Exists(dir); attempt++)
                 {
-                    Directory.Delete(dir);
-                }
-                catch (IOException)
-                {
-                    Thread.Sleep(5); // EBUSY until the last task is gone
+                    try
+                    {
+                        Directory.Delete(dir);
+                    }
+                    catch (IOException)
+                    {
+                        Thread.Sleep(5); // EBUSY until the last task is gone
+                    }
                 }
             }
+            // Left in place (still busy), the record stays readable for a later call.
+            _removed = Dir("memory") is not { } memory || !Directory.Exists(memory);
+            return _oomKilled;
         }
     }
 

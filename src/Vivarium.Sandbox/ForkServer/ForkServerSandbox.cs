@@ -14,8 +14,7 @@ internal sealed partial class ForkServerSandbox : ISandbox
     private readonly Zygote _zygote;
     private readonly SandboxCgroup _cgroup;
     private readonly ILogger _logger;
-    private readonly TaskCompletionSource<SandboxExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private SandboxExitReason? _killReason;
+    private readonly SandboxExitRecorder _exit;
     private ReadyMessage? _info;
 
     public ForkServerSandbox(string id, SandboxWorkspace workspace, Socket channel, ZygoteChild child, Zygote zygote, SandboxCgroup cgroup, int maxFrameBytes, int maxDisplayBytes, ILogger logger)
@@ -27,6 +26,7 @@ internal sealed partial class ForkServerSandbox : ISandbox
         _child = child;
         _zygote = zygote;
         _cgroup = cgroup;
+        _exit = new SandboxExitRecorder(cgroup);
         _logger = logger;
         Runner = new RunnerClient(_stream, _stream, maxFrameBytes, logger, maxDisplayBytes);
         _ = MonitorAsync();
@@ -36,7 +36,7 @@ internal sealed partial class ForkServerSandbox : ISandbox
     public SandboxWorkspace Workspace { get; }
     public RunnerClient Runner { get; }
     public ReadyMessage Info => _info ?? throw new InvalidOperationException("the sandbox is not ready yet");
-    public Task<SandboxExit> Exited => _exited.Task;
+    public Task<SandboxExit> Exited => _exit.Exited;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -56,14 +56,11 @@ internal sealed partial class ForkServerSandbox : ISandbox
 
     public async ValueTask KillAsync(SandboxExitReason reason)
     {
-        lock (_exited)
-        {
-            _killReason ??= reason;
-        }
+        _exit.RecordKill(reason);
         await _zygote.KillAsync(Id);
         // The cgroup holds every process of the sandbox, its outer one included.
-        await Task.Run(_cgroup.KillAllAndRemove, CancellationToken.None);
-        await ((Task)_exited.Task).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _exit.TearDownAsync();
+        await ((Task)Exited).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     public SandboxUsage ReadUsage() => new(_cgroup.MemoryBytes, _cgroup.Processes);
@@ -79,22 +76,14 @@ internal sealed partial class ForkServerSandbox : ISandbox
     private async Task WatchChannelAsync()
     {
         var closed = await Runner.Completion;
-        await KillAsync(closed.IsViolation ? SandboxExitReason.ProtocolViolation : SandboxExitReason.RunnerExited);
+        await KillAsync(SandboxExitRecorder.ReasonFor(closed));
     }
 
     private async Task MonitorAsync()
     {
         int exitCode = await _child.Exited.Task;
-        bool oom = _cgroup.OomKilled;
-        await Task.Run(_cgroup.KillAllAndRemove, CancellationToken.None);
-        SandboxExitReason reason;
-        lock (_exited)
-        {
-            reason = SandboxExitDetail.Decide(oom, _killReason);
-            _killReason = reason;
-        }
-        Log.SandboxExited(_logger, Id, reason, exitCode);
-        _exited.TrySetResult(new SandboxExit(reason, SandboxExitDetail.Describe(reason, exitCode)));
+        var exit = await _exit.ConcludeAsync(exitCode);
+        Log.SandboxExited(_logger, Id, exit.Reason, exitCode);
     }
 
     private static partial class Log
