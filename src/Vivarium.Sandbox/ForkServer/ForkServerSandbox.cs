@@ -8,6 +8,7 @@ namespace Vivarium.Sandbox.ForkServer;
 /// <summary>A sandbox the zygote forked: its runner channel (a Unix socket), its cgroup, and the exit the zygote reports.</summary>
 internal sealed partial class ForkServerSandbox : ISandbox
 {
+    private static readonly TimeSpan ExitGrace = TimeSpan.FromSeconds(1);
     private readonly Socket _channel;
     private readonly NetworkStream _stream;
     private readonly ZygoteChild _child;
@@ -76,6 +77,14 @@ internal sealed partial class ForkServerSandbox : ISandbox
     private async Task WatchChannelAsync()
     {
         var closed = await Runner.Completion;
+        if (!closed.IsViolation)
+        {
+            // A runner that exited on its own (os._exit, a crash) closed its channel on the way
+            // out; its status still has to travel up through pid 1, the outer process and the
+            // zygote. Killing at once would report our SIGKILL instead of the user's exit code.
+            await ((Task)_child.Exited.Task).WaitAsync(ExitGrace, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        // A runner that closed its channel but keeps running must not linger.
         await KillAsync(SandboxExitRecorder.ReasonFor(closed));
     }
 
