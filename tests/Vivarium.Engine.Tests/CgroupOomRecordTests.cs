@@ -52,9 +52,10 @@ public sealed class CgroupOomRecordTests : IDisposable
     {
         var cgroup = _hierarchy.Create("sbx_" + Guid.NewGuid().ToString("N"), LimitBytes, 16, 1.0);
         using var process = StartInCgroup(cgroup, "import sys; sys.stdin.read()");
+        await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)); // it joined the cgroup
 
         Assert.False(await Task.Run(cgroup.KillAllAndRemove));
-        await process.WaitForExitAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.False(cgroup.OomKilled);
     }
 
@@ -63,6 +64,7 @@ public sealed class CgroupOomRecordTests : IDisposable
     {
         var cgroup = _hierarchy.Create("sbx_" + Guid.NewGuid().ToString("N"), LimitBytes, 16, 1.0);
         using var process = StartInCgroup(cgroup, "x = bytearray(1024**3)");
+        await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)); // it joined the cgroup
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(128 + 9, process.ExitCode);
         return (cgroup, process.ExitCode);
@@ -70,11 +72,13 @@ public sealed class CgroupOomRecordTests : IDisposable
 
     private static Process StartInCgroup(SandboxCgroup cgroup, string python)
     {
-        // The shell joins the cgroup, then becomes Python: only Python's memory is charged there.
-        var join = string.Join("; ", cgroup.JoinFiles.Select(f => $"echo $$ > {f}"));
-        var start = new ProcessStartInfo("/bin/sh") { RedirectStandardInput = true, UseShellExecute = false };
+        // The shell joins the cgroup, says so on its stdout (a caller that acted before the
+        // join would find the cgroup empty), then becomes Python: only Python's memory is
+        // charged there.
+        var join = string.Join(" && ", cgroup.JoinFiles.Select(f => $"echo $$ > {f}"));
+        var start = new ProcessStartInfo("/bin/sh") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
         start.ArgumentList.Add("-c");
-        start.ArgumentList.Add($"{join}; exec /usr/bin/python3 -c \"$0\"");
+        start.ArgumentList.Add($"{join} && echo joined && exec /usr/bin/python3 -c \"$0\"");
         start.ArgumentList.Add(python);
         return Process.Start(start)!;
     }
