@@ -57,7 +57,7 @@ internal static class Table
         {
             if (http?[key] is JsonNode b)
             {
-                sb.AppendLine(Inv($"burst of {b["n"]} concurrent POST /v1/sessions, {label} ({b["pool_size"]}): first {b["first_ms"]} ms, median {b["median_ms"]} ms, p95 {b["p95_ms"]} ms, max {b["max_ms"]} ms, {b["failures"]} failed (load {b["load_average"]})"));
+                sb.AppendLine(Inv($"burst of {b["n"]} concurrent POST /v1/sessions, {label} ({b["pool_size"]}): first {b["first_ms"]} ms, median {b["median_ms"]} ms, p95 {b["p95_ms"]} ms, max {b["max_ms"]} ms, {b["failures"]} failed, CPU {b["cpu_ms_per_create"]} ms per create (load {b["load_average"]})"));
                 foreach (var reason in b["failure_reasons"]?.AsArray() ?? [])
                 {
                     sb.AppendLine(Inv($"  failed {reason}"));
