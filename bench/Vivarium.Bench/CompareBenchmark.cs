@@ -401,13 +401,13 @@ internal static class CompareBenchmark
         {
             byDepth[$"depth_{group.Key}"] = Ms(group.Sum(kv => kv.Value.Ticks - cpuBefore.GetValueOrDefault(kv.Key).Ticks));
         }
-        static double Ms(long ticks) => Math.Round(ticks * 1000.0 / ClockTicksPerSecond);
+        static double Ms(long microseconds) => Math.Round(microseconds / 1000.0);
         var stats = StatsNode([.. samples]);
         stats["first_ms"] = Math.Round(samples.Min(), 1);
         // CPU of this process (server and client, and the mkfs/mount children it reaped) and of
         // every process below it (zygote, sandboxes), from the first request to the last answer.
-        stats["cpu_ms"] = Math.Round(cpuTicks * 1000.0 / ClockTicksPerSecond);
-        stats["cpu_ms_per_create"] = Math.Round(cpuTicks * 1000.0 / ClockTicksPerSecond / count, 1);
+        stats["cpu_ms"] = Math.Round(cpuTicks / 1000.0);
+        stats["cpu_ms_per_create"] = Math.Round(cpuTicks / 1000.0 / count, 1);
         stats["wall_ms"] = Math.Round(wall.Elapsed.TotalMilliseconds);
         stats["cpu_ms_by_depth"] = byDepth;
         stats["failures"] = failures;
@@ -424,10 +424,10 @@ internal static class CompareBenchmark
         return stats;
     }
 
-    private const double ClockTicksPerSecond = 100; // USER_HZ on Linux
+    private const long MicrosecondsPerTick = 10_000; // USER_HZ is 100 on Linux
 
     /// <summary>
-    /// utime + stime + cutime + cstime (clock ticks) of this process and of every process
+    /// utime + stime + cutime + cstime (µs) of this process and of every process
     /// descended from it, by pid: a difference of two of these is the CPU that process tree
     /// spent between them (processes that ended and were reaped count in their parent's).
     /// </summary>
@@ -450,11 +450,11 @@ internal static class CompareBenchmark
             // After "pid (comm) ": state ppid ... utime(14) stime(15) cutime(16) cstime(17).
             var fields = stat[(end + 2)..].Split(' ');
             parents[pid] = int.Parse(fields[1], CultureInfo.InvariantCulture);
-            long field(int i) => long.Parse(fields[i], CultureInfo.InvariantCulture);
+            long field(int i) => long.Parse(fields[i], CultureInfo.InvariantCulture) * MicrosecondsPerTick;
             // utime and stime are truncated to whole ticks (10 ms) per process, which loses most
             // of a short-lived sandbox process's few ms: its threads' scheduler run time (ns)
             // is exact. This process keeps utime + stime (its exited threads count there).
-            long own = pid == Environment.ProcessId ? field(11) + field(12) : ThreadRunTicks(dir);
+            long own = pid == Environment.ProcessId ? field(11) + field(12) : ThreadRunMicroseconds(dir);
             ticks[pid] = (own + field(13) + field(14), own);
         }
         var self = Environment.ProcessId;
@@ -473,8 +473,8 @@ internal static class CompareBenchmark
         return result;
     }
 
-    /// <summary>The run time of every thread of a process, from /proc/PID/task/*/schedstat, in (fractional) clock ticks ×1.</summary>
-    private static long ThreadRunTicks(string procDir)
+    /// <summary>The run time of every thread of a process, from /proc/PID/task/*/schedstat, in µs.</summary>
+    private static long ThreadRunMicroseconds(string procDir)
     {
         long ns = 0;
         try
@@ -492,7 +492,7 @@ internal static class CompareBenchmark
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
         }
-        return (long)Math.Round(ns * ClockTicksPerSecond / 1e9);
+        return ns / 1000;
     }
 
     /// <summary>
