@@ -148,6 +148,19 @@ def main():
     os.environ.update(config.get("env", {}))
     runner = load_runner(config["runner_path"])
     runner.preimport(config.get("preload", []), config.get("report_packages", []))
+    # The IPython shell too, once, for every sandbox (the runner re-points its paths in the
+    # child). fd 1 is the control channel: whatever the shell's set-up might print goes to
+    # /dev/null instead of corrupting it.
+    control = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    try:
+        runner.prepare_session(config.get("preload", []))
+    finally:
+        sys.stdout.flush()
+        os.dup2(control, 1)
+        os.close(control)
     # Everything imported so far is never collected: the collector would otherwise write to
     # (and so copy) every page of it in every sandbox.
     gc.collect()
