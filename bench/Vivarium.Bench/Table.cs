@@ -53,7 +53,7 @@ internal static class Table
         var http = systems["vivarium_http"];
         var engine = systems["vivarium_engine"];
         sb.AppendLine();
-        foreach (var (key, label) in new[] { ("burst_default_pool", "default pool"), ("burst_large_pool", "pool sized for the burst") })
+        foreach (var (key, label) in new[] { ("burst_default_pool", "default pool"), ("burst_default_pool_again", "default pool, second burst on the same server"), ("burst_large_pool", "pool sized for the burst") })
         {
             if (http?[key] is JsonNode b)
             {
