@@ -26,7 +26,7 @@ namespace Vivarium.Sandbox.Bubblewrap;
 internal sealed partial class WorkspaceVolumes(string imagesDirectory, long sizeBytes, int inodes)
 {
     private IReadOnlyList<(long Offset, byte[] Data)> _template = [];
-    private bool _loopSyscalls = true;
+    private volatile bool _loopSyscalls = true; // false once this kernel lacked LOOP_CONFIGURE
 
     /// <summary>False when quotas are off (size 0): workspaces are then plain directories.</summary>
     public bool Enabled => sizeBytes > 0;
