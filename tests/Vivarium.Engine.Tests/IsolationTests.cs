@@ -58,6 +58,26 @@ public sealed class IsolationTests(EngineFixture engine)
         }
     }
 
+    [Fact]
+    public async Task Workspaces_CreatedConcurrently_EachGetItsOwnLoopDevice()
+    {
+        // A burst of creates: each asks the kernel for a free loop device at the same moment.
+        var workspaces = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => engine.Backend.CreateWorkspaceAsync(CancellationToken.None)));
+        try
+        {
+            var mounts = File.ReadAllLines("/proc/self/mounts").Select(l => l.Split(' ')).ToList();
+            var devices = workspaces.Select(w => mounts.Single(m => m[1] == w.HostPath)[0]).ToList();
+            Assert.Equal(workspaces.Length, devices.Distinct().Count());
+        }
+        finally
+        {
+            foreach (var workspace in workspaces)
+            {
+                await engine.Backend.DeleteWorkspaceAsync(workspace, CancellationToken.None);
+            }
+        }
+    }
+
     private static int OwnerOf(string path)
     {
         var status = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/stat", ["-c", "%u", path]) { RedirectStandardOutput = true })!;
