@@ -578,10 +578,14 @@ class Session:
         self.interrupt_for = None
         self.last_error = None
         self.requests = queue.Queue()
-        self.files = FileOperations(int(config.get("max_file_bytes", 100 * 1024 * 1024)))
         self.channel = None
         self.forwarders = []
         self.shell = None
+        self.configure(config)
+
+    def configure(self, config):
+        self.config = config
+        self.files = FileOperations(int(config.get("max_file_bytes", 100 * 1024 * 1024)))
 
     # -- set-up ------------------------------------------------------------
 
@@ -641,6 +645,13 @@ class Session:
     def start_interpreter(self):
         # Like Jupyter: modules uploaded next to the notebook are importable.
         sys.path.insert(0, "")
+        self.build_interpreter()
+        self.finish_interpreter()
+
+    def build_interpreter(self):
+        """The shell, matplotlib's inline backend, the preload imports and the warm-up cell:
+        nothing here depends on the sandbox, so a fork server does it once, before it forks
+        (prepare_session), and each child only re-points its own paths (adopt_interpreter)."""
         self.shell = build_shell(self)
         if self.config.get("matplotlib_inline", True):
             import matplotlib
@@ -656,6 +667,35 @@ class Session:
         # cell is not counted, and flush() forgets its value (_ and Out).
         self.shell.run_cell("0", store_history=False)
         self.shell.displayhook.flush()
+
+    def adopt_interpreter(self):
+        """Makes a shell built by the fork server before the fork this sandbox's own.
+
+        The shell computed a few paths from the fork server's process: its IPython directory
+        and profile (created then on the host, in the server's runtime directory), its home
+        and working directories. They are recomputed here from the sandbox's environment and
+        working directory, as IPython computes them at start, and the profile directories are
+        created in the sandbox's own /tmp. Nothing else of the shell is per-process: it holds
+        no descriptor, thread or pid (the channel is reached through the session, set up
+        after the fork).
+        """
+        import pathlib
+        from IPython.core.profiledir import ProfileDir
+        from IPython.paths import get_ipython_dir
+        from IPython.utils.path import get_home_dir
+        from pickleshare import PickleShareDB
+        sys.path.insert(0, "")
+        shell = self.shell
+        shell.ipython_dir = get_ipython_dir()
+        shell.profile_dir = ProfileDir.create_profile_dir_by_name(shell.ipython_dir, "default")
+        shell.db = PickleShareDB(os.path.join(shell.profile_dir.location, "db"))
+        shell.starting_dir = os.getcwd()
+        shell.home_dir = get_home_dir()
+        shell.logger.home_dir = shell.home_dir
+        shell.history_manager.dir_hist[:] = [pathlib.Path.cwd()]
+        self.finish_interpreter()
+
+    def finish_interpreter(self):
         signal.signal(signal.SIGINT, self._on_sigint)
         # The imports left ~a million long-lived objects that every full collection would walk
         # again (tens of ms, in the middle of some user's cell: W5's p95 fell from ~160 to
@@ -867,12 +907,16 @@ def serve(config, in_fd=0, out_fd=1):
     a socket instead of stdin and stdout."""
     global RUNNER_PID
     RUNNER_PID = os.getpid()  # a forked child is not the process that imported this module
-    session = Session(config)
+    session = _PREPARED if _PREPARED is not None else Session(config)
+    session.configure(config)
     session.take_over_stdio(in_fd, out_fd)
     started = time.monotonic()
     try:
         session.apply_limits()
-        session.start_interpreter()
+        if session.shell is None:
+            session.start_interpreter()
+        else:
+            session.adopt_interpreter()
     except BaseException as exc:
         session.report_fatal(exc)
         raise SystemExit(70)
@@ -886,6 +930,19 @@ def serve(config, in_fd=0, out_fd=1):
     )
     threading.Thread(target=session.control_loop, name="control", daemon=True).start()
     session.main_loop()
+
+
+_PREPARED = None  # a fork server's session, its shell built before the fork: serve() takes it over
+
+
+def prepare_session(preload):
+    """For a fork server, after preimport(): builds the session's interpreter once, before any
+    fork, so each child skips the ~25 ms of CPU IPython's shell costs to build (traitlets
+    set-up, magics) and the warm-up cell. Must leave no thread behind (the zygote checks)."""
+    global _PREPARED
+    session = Session({"preload": list(preload)})
+    session.build_interpreter()
+    _PREPARED = session
 
 
 def preimport(preload, report_packages=()):

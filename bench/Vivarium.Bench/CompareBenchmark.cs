@@ -184,11 +184,18 @@ internal static class CompareBenchmark
         string code(string workload, string field = "code") => w[workload]![field]!.GetValue<string>();
         string expect(string workload) => w[workload]!["expect"]!.GetValue<string>();
 
-        // --only burst: just the burst with a pool sized for it (quick iterations on create).
-        await using (var server = o.Only == "burst" ? null : await BenchServer.StartAsync(o, poolSize: null))
+        // --only burst: just the two bursts, default pool and (unless --no-large-pool) a pool
+        // sized for it (quick iterations on create).
+        await using (var server = await BenchServer.StartAsync(o, poolSize: null))
         {
-            if (server is null)
+            if (o.Only == "burst")
             {
+                http["load_average"] = LoadAverage();
+                http["burst_default_pool"] = await BurstAsync(server, o.Burst, "default pool", keep: false);
+                // The same again on the same server: the first burst is also the first time the
+                // server starts sandboxes on demand, so it JIT-compiles (and recompiles at tier 1)
+                // that path while it runs; a server that has seen a burst before has not to.
+                http["burst_default_pool_again"] = await BurstAsync(server, o.Burst, "default pool, again", keep: false);
                 goto largePool;
             }
             if (o.Only == "w7")
@@ -362,6 +369,8 @@ internal static class CompareBenchmark
         Console.WriteLine($"[{Now()}] burst of {count} concurrent session creates, {label} (load {load})…");
         var samples = new double[count];
         var failures = 0;
+        var cpuBefore = DescendantCpuTicks();
+        var wall = Stopwatch.StartNew();
         var reasons = new System.Collections.Concurrent.ConcurrentBag<string>();
         var ids = await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
         {
@@ -380,8 +389,31 @@ internal static class CompareBenchmark
                 return null;
             }
         }));
+        wall.Stop();
+        var cpuAfter = DescendantCpuTicks();
+        var cpuTicks = cpuAfter.Sum(kv => kv.Value.Ticks - cpuBefore.GetValueOrDefault(kv.Key).Ticks);
+        // By depth below this process: 0 this process (server and client; its reaped children,
+        // mkfs and mount, apart), 1 the zygote (or bubblewrap's outer process), 2 and deeper the
+        // sandboxes' processes (fork server: A, B, the runner C; bubblewrap: init, the runner).
+        var byDepth = new JsonObject
+        {
+            ["server"] = Ms(cpuAfter[Environment.ProcessId].Own - cpuBefore[Environment.ProcessId].Own),
+            ["server_children"] = Ms(cpuAfter[Environment.ProcessId].Ticks - cpuAfter[Environment.ProcessId].Own
+                - cpuBefore[Environment.ProcessId].Ticks + cpuBefore[Environment.ProcessId].Own),
+        };
+        foreach (var group in cpuAfter.Where(kv => kv.Value.Depth > 0).GroupBy(kv => kv.Value.Depth).OrderBy(g => g.Key))
+        {
+            byDepth[$"depth_{group.Key}"] = Ms(group.Sum(kv => kv.Value.Ticks - cpuBefore.GetValueOrDefault(kv.Key).Ticks));
+        }
+        static double Ms(long microseconds) => Math.Round(microseconds / 1000.0);
         var stats = StatsNode([.. samples]);
         stats["first_ms"] = Math.Round(samples.Min(), 1);
+        // CPU of this process (server and client, and the mkfs/mount children it reaped) and of
+        // every process below it (zygote, sandboxes), from the first request to the last answer.
+        stats["cpu_ms"] = Math.Round(cpuTicks / 1000.0);
+        stats["cpu_ms_per_create"] = Math.Round(cpuTicks / 1000.0 / count, 1);
+        stats["wall_ms"] = Math.Round(wall.Elapsed.TotalMilliseconds);
+        stats["cpu_ms_by_depth"] = byDepth;
         stats["failures"] = failures;
         stats["failure_reasons"] = new JsonArray([.. reasons.Take(5).Select(r => (JsonNode?)JsonValue.Create(r))]);
         stats["load_average"] = load;
@@ -394,6 +426,77 @@ internal static class CompareBenchmark
             }
         }
         return stats;
+    }
+
+    private const long MicrosecondsPerTick = 10_000; // USER_HZ is 100 on Linux
+
+    /// <summary>
+    /// utime + stime + cutime + cstime (µs) of this process and of every process
+    /// descended from it, by pid: a difference of two of these is the CPU that process tree
+    /// spent between them (processes that ended and were reaped count in their parent's).
+    /// </summary>
+    private static Dictionary<int, (long Ticks, long Own, int Depth)> DescendantCpuTicks()
+    {
+        var parents = new Dictionary<int, int>();
+        var ticks = new Dictionary<int, (long Ticks, long Own)>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), CultureInfo.InvariantCulture, out int pid))
+            {
+                continue;
+            }
+            var stat = SafeRead($"{dir}/stat");
+            int end = stat.LastIndexOf(')');
+            if (end < 0)
+            {
+                continue;
+            }
+            // After "pid (comm) ": state ppid ... utime(14) stime(15) cutime(16) cstime(17).
+            var fields = stat[(end + 2)..].Split(' ');
+            parents[pid] = int.Parse(fields[1], CultureInfo.InvariantCulture);
+            long field(int i) => long.Parse(fields[i], CultureInfo.InvariantCulture) * MicrosecondsPerTick;
+            // utime and stime are truncated to whole ticks (10 ms) per process, which loses most
+            // of a short-lived sandbox process's few ms: its threads' scheduler run time (ns)
+            // is exact. This process keeps utime + stime (its exited threads count there).
+            long own = pid == Environment.ProcessId ? field(11) + field(12) : ThreadRunMicroseconds(dir);
+            ticks[pid] = (own + field(13) + field(14), own);
+        }
+        var self = Environment.ProcessId;
+        var result = new Dictionary<int, (long, long, int)>();
+        foreach (var (pid, t) in ticks)
+        {
+            for (int p = pid, depth = 0; p > 1 && depth < 64; p = parents.GetValueOrDefault(p), depth++)
+            {
+                if (p == self)
+                {
+                    result[pid] = (t.Ticks, t.Own, depth);
+                    break;
+                }
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The run time of every thread of a process, from /proc/PID/task/*/schedstat, in µs.</summary>
+    private static long ThreadRunMicroseconds(string procDir)
+    {
+        long ns = 0;
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories(Path.Combine(procDir, "task")))
+            {
+                var text = SafeRead(Path.Combine(task, "schedstat"));
+                var space = text.IndexOf(' ', StringComparison.Ordinal);
+                if (space > 0)
+                {
+                    ns += long.Parse(text[..space], CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        return ns / 1000;
     }
 
     /// <summary>

@@ -53,11 +53,11 @@ internal static class Table
         var http = systems["vivarium_http"];
         var engine = systems["vivarium_engine"];
         sb.AppendLine();
-        foreach (var (key, label) in new[] { ("burst_default_pool", "default pool"), ("burst_large_pool", "pool sized for the burst") })
+        foreach (var (key, label) in new[] { ("burst_default_pool", "default pool"), ("burst_default_pool_again", "default pool, second burst on the same server"), ("burst_large_pool", "pool sized for the burst") })
         {
             if (http?[key] is JsonNode b)
             {
-                sb.AppendLine(Inv($"burst of {b["n"]} concurrent POST /v1/sessions, {label} ({b["pool_size"]}): first {b["first_ms"]} ms, median {b["median_ms"]} ms, p95 {b["p95_ms"]} ms, max {b["max_ms"]} ms, {b["failures"]} failed (load {b["load_average"]})"));
+                sb.AppendLine(Inv($"burst of {b["n"]} concurrent POST /v1/sessions, {label} ({b["pool_size"]}): first {b["first_ms"]} ms, median {b["median_ms"]} ms, p95 {b["p95_ms"]} ms, max {b["max_ms"]} ms, {b["failures"]} failed, CPU {b["cpu_ms_per_create"]} ms per create (load {b["load_average"]})"));
                 foreach (var reason in b["failure_reasons"]?.AsArray() ?? [])
                 {
                     sb.AppendLine(Inv($"  failed {reason}"));

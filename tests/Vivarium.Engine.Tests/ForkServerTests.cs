@@ -119,6 +119,30 @@ public sealed class ForkServerTests(ForkServerFixture fixture) : IClassFixture<F
     }
 
     [Fact]
+    public async Task ShellBuiltBeforeTheFork_PointsAtTheSandboxsOwnDirectories_AndIsNotShared()
+    {
+        await using var a = await StartAsync();
+        await using var b = await StartAsync();
+
+        // IPython computed these from the zygote's process (its runtime directory on the host):
+        // each sandbox must see its own, as a shell built inside it would.
+        var paths = await RunAsync(a.Sandbox, """
+            import os
+            ip = get_ipython()
+            print(ip.ipython_dir, ip.profile_dir.location, os.path.isdir(ip.profile_dir.location), ip.db.root,
+                  ip.home_dir, ip.starting_dir, [str(d) for d in _dh], ip.execution_count)
+            """);
+        Assert.Equal("/tmp/.ipython /tmp/.ipython/profile_default True /tmp/.ipython/profile_default/db /home/user /home/user ['/home/user'] 1",
+            paths.Trim());
+        Assert.DoesNotContain(fixture.StateDirectory, paths, StringComparison.Ordinal);
+
+        // The shell is one copy per sandbox: what one changes, the other never sees.
+        await RunAsync(a.Sandbox, "get_ipython().user_ns['planted'] = 1\nget_ipython().db['planted'] = 1\n%config PlainTextFormatter.max_width = 7");
+        var other = await RunAsync(b.Sandbox, "ip = get_ipython()\nprint('planted' in ip.user_ns, 'planted' in ip.db, ip.display_formatter.formatters['text/plain'].max_width)");
+        Assert.Equal("False False 79", other.Trim());
+    }
+
+    [Fact]
     public async Task ZygoteKilled_ItsSandboxesEnd_AndTheNextStartGetsANewZygote()
     {
         var before = await StartAsync();

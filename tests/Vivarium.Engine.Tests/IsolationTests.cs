@@ -13,6 +13,80 @@ namespace Vivarium.Engine.Tests;
 public sealed class IsolationTests(EngineFixture engine)
 {
     [Fact]
+    public async Task Workspace_IsItsOwnLoopMountedFilesystem_OwnedByItsUid_AndReleasedOnDelete()
+    {
+        var a = await engine.Backend.CreateWorkspaceAsync(CancellationToken.None);
+        var b = await engine.Backend.CreateWorkspaceAsync(CancellationToken.None);
+        bool aDeleted = false;
+        try
+        {
+            // Each a copy of one empty filesystem, mounted with the loop system calls: its own
+            // device, nosuid and nodev, its root given to its own uid, empty (no lost+found).
+            var mounts = File.ReadAllLines("/proc/self/mounts").Select(l => l.Split(' ')).ToList();
+            var ma = mounts.Single(m => m[1] == a.HostPath);
+            var mb = mounts.Single(m => m[1] == b.HostPath);
+            Assert.StartsWith("/dev/loop", ma[0], StringComparison.Ordinal);
+            Assert.NotEqual(ma[0], mb[0]);
+            Assert.Equal("ext4", ma[2]);
+            Assert.Contains("nosuid", ma[3].Split(','));
+            Assert.Contains("nodev", ma[3].Split(','));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(a.HostPath));
+            Assert.Equal(a.HostUid, OwnerOf(a.HostPath));
+            Assert.Equal(b.HostUid, OwnerOf(b.HostPath));
+
+            File.WriteAllText(Path.Combine(a.HostPath, "only-in-a"), "a");
+            Assert.Empty(Directory.EnumerateFileSystemEntries(b.HostPath));
+
+            await engine.Backend.DeleteWorkspaceAsync(a, CancellationToken.None);
+            aDeleted = true; // its uid may already be another workspace's: never released twice
+            Assert.DoesNotContain(File.ReadAllLines("/proc/self/mounts"), l => l.Split(' ')[1] == a.HostPath);
+            // Autoclear: unmounting released the loop device (lazily, once the kernel lets go).
+            var backing = $"/sys/block/{ma[0]["/dev/".Length..]}/loop/backing_file";
+            for (var deadline = DateTime.UtcNow.AddSeconds(5); File.Exists(backing) && File.ReadAllText(backing).Contains(a.Id, StringComparison.Ordinal) && DateTime.UtcNow < deadline;)
+            {
+                await Task.Delay(20);
+            }
+            Assert.False(File.Exists(backing) && File.ReadAllText(backing).Contains(a.Id, StringComparison.Ordinal), "the loop device still holds the deleted workspace's image");
+        }
+        finally
+        {
+            if (!aDeleted)
+            {
+                await engine.Backend.DeleteWorkspaceAsync(a, CancellationToken.None);
+            }
+            await engine.Backend.DeleteWorkspaceAsync(b, CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task Workspaces_CreatedConcurrently_EachGetItsOwnLoopDevice()
+    {
+        // A burst of creates: each asks the kernel for a free loop device at the same moment.
+        var workspaces = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => engine.Backend.CreateWorkspaceAsync(CancellationToken.None)));
+        try
+        {
+            var mounts = File.ReadAllLines("/proc/self/mounts").Select(l => l.Split(' ')).ToList();
+            var devices = workspaces.Select(w => mounts.Single(m => m[1] == w.HostPath)[0]).ToList();
+            Assert.Equal(workspaces.Length, devices.Distinct().Count());
+        }
+        finally
+        {
+            foreach (var workspace in workspaces)
+            {
+                await engine.Backend.DeleteWorkspaceAsync(workspace, CancellationToken.None);
+            }
+        }
+    }
+
+    private static int OwnerOf(string path)
+    {
+        var status = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/stat", ["-c", "%u", path]) { RedirectStandardOutput = true })!;
+        var text = status.StandardOutput.ReadToEnd();
+        status.WaitForExit();
+        return int.Parse(text.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public async Task Socket_ConnectToOutsideAddress_FailsUnreachable()
     {
         await using var lease = await engine.NewSessionAsync();

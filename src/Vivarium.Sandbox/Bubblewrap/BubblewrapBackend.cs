@@ -127,8 +127,8 @@ public sealed partial class BubblewrapBackend : ISandboxBackend, IDisposable, IA
             }
             _cgroups.Initialize();
             int cgroups = _cgroups.SweepOrphans();
-            _volumes.Initialize();
             _volumes.SweepOrphans(WorkspacesDirectory);
+            await _volumes.InitializeAsync(cancellationToken);
             int workspaces = SweepWorkspaces();
             if (cgroups + workspaces > 0)
             {

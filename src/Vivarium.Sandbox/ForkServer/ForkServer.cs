@@ -160,8 +160,15 @@ internal sealed partial class ForkServer : IAsyncDisposable
     {
         ["type"] = "config",
         // Set by the zygote itself, after exec (see there): matplotlib reads its font cache
-        // from the runtime copy at import; HOME keeps anything else away from a user's home.
-        ["env"] = new JsonObject { ["MPLCONFIGDIR"] = _runtime.MatplotlibCacheDirectory, ["HOME"] = _runtime.Directory },
+        // from the runtime copy at import; HOME keeps anything else away from a user's home;
+        // the IPython shell the zygote builds before forking writes its profile there, never
+        // in the host's /tmp (each sandbox re-points it to its own /tmp after the fork).
+        ["env"] = new JsonObject
+        {
+            ["MPLCONFIGDIR"] = _runtime.MatplotlibCacheDirectory,
+            ["HOME"] = _runtime.Directory,
+            ["IPYTHONDIR"] = Path.Combine(_runtime.Directory, "ipython"),
+        },
         ["runner_path"] = _runtime.RunnerPath,
         ["socket_path"] = _listener.SocketPath,
         ["preload"] = Strings(_options.Preload),
