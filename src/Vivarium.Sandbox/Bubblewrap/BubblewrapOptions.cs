@@ -24,7 +24,7 @@ public sealed class BubblewrapOptions
     /// </summary>
     [Required]
     [RegularExpression("^(bubblewrap|fork-server)$", ErrorMessage = "Vivarium:Sandbox:Mode must be 'bubblewrap' or 'fork-server'")]
-    public string Mode { get; set; } = BubblewrapMode;
+    public string Mode { get; set; } = ForkServerMode;
 
     /// <summary>The bubblewrap binary.</summary>
     [Required]

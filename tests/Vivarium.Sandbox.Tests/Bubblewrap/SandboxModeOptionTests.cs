@@ -22,5 +22,5 @@ public sealed class SandboxModeOptionTests
     }
 
     [Fact]
-    public void Mode_Default_IsTheBubblewrapRecipe() => Assert.Equal(BubblewrapOptions.BubblewrapMode, new BubblewrapOptions().Mode);
+    public void Mode_Default_IsTheForkServer() => Assert.Equal(BubblewrapOptions.ForkServerMode, new BubblewrapOptions().Mode);
 }
