@@ -66,12 +66,12 @@ internal sealed partial class BubblewrapSandbox : ISandbox
             var detail = DiagnosticOutput;
             throw new SandboxStartException(detail.Length > 0 ? $"{e.Message}: {detail}" : e.Message, e);
         }
-        _ = WatchChannelAsync();
+        _ = _exit.WatchChannelAsync(Runner.Completion, KillAsync);
     }
 
-    public async ValueTask KillAsync(SandboxExitReason reason)
+    // Processes that left bwrap's tree (double forks) are still in the cgroup.
+    public ValueTask KillAsync(SandboxExitReason reason) => _exit.KillAsync(reason, () =>
     {
-        _exit.RecordKill(reason);
         try
         {
             _process.Kill(entireProcessTree: true);
@@ -80,10 +80,8 @@ internal sealed partial class BubblewrapSandbox : ISandbox
         {
             // Already exited.
         }
-        // Processes that left bwrap's tree (double forks) are still in the cgroup.
-        await _exit.TearDownAsync();
-        await ((Task)Exited).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-    }
+        return ValueTask.CompletedTask;
+    });
 
     public SandboxUsage ReadUsage() => new(_cgroup.MemoryBytes, _cgroup.Processes);
 
@@ -92,13 +90,6 @@ internal sealed partial class BubblewrapSandbox : ISandbox
         await KillAsync(SandboxExitReason.Disposed);
         await Runner.DisposeAsync();
         _process.Dispose();
-    }
-
-    private async Task WatchChannelAsync()
-    {
-        var closed = await Runner.Completion;
-        // A runner that closed its channel but keeps running must not linger.
-        await KillAsync(SandboxExitRecorder.ReasonFor(closed));
     }
 
     private async Task MonitorAsync()

@@ -19,6 +19,9 @@ internal sealed class SandboxExitRecorder(SandboxCgroup cgroup)
     private readonly Lock _gate = new();
     private SandboxExitReason? _killReason;
 
+    /// <summary>How long a runner whose channel closed may take to be seen exiting on its own.</summary>
+    public static readonly TimeSpan ExitGrace = TimeSpan.FromSeconds(1);
+
     /// <summary>Completes once, with the reason decided by <see cref="ConcludeAsync"/>.</summary>
     public Task<SandboxExit> Exited => _exited.Task;
 
@@ -33,6 +36,36 @@ internal sealed class SandboxExitRecorder(SandboxCgroup cgroup)
 
     /// <summary>Kills whatever is left in the cgroup (double forks leave a process tree) and removes it, off the caller's thread.</summary>
     public Task TearDownAsync() => Task.Run(cgroup.KillAllAndRemove, CancellationToken.None);
+
+    /// <summary>
+    /// Kills the sandbox for <paramref name="reason"/>: its outer process by
+    /// <paramref name="killOuterProcess"/> (each mode has its own way), then everything left in
+    /// the cgroup; then waits, bounded, for the end to be decided.
+    /// </summary>
+    public async ValueTask KillAsync(SandboxExitReason reason, Func<ValueTask> killOuterProcess)
+    {
+        RecordKill(reason);
+        await killOuterProcess();
+        await TearDownAsync();
+        await ((Task)Exited).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <summary>
+    /// Ends the sandbox once its runner's channel has closed. A runner that exited on its own
+    /// (os._exit, a crash) closed the channel on its way out, but its status still has to come up
+    /// through bwrap, or through pid 1, the outer process and the zygote: it gets
+    /// <see cref="ExitGrace"/> for that, so the status reported is its own and not that of our
+    /// SIGKILL. A runner that closed its channel but keeps running is killed after it.
+    /// </summary>
+    public async Task WatchChannelAsync(Task<RunnerChannelClosed> channelClosed, Func<SandboxExitReason, ValueTask> kill)
+    {
+        var closed = await channelClosed;
+        if (!closed.IsViolation)
+        {
+            await ((Task)Exited).WaitAsync(ExitGrace, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        await kill(ReasonFor(closed));
+    }
 
     /// <summary>
     /// Called once the sandbox's outermost process has exited with <paramref name="exitCode"/>

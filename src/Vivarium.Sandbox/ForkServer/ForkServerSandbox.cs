@@ -8,7 +8,6 @@ namespace Vivarium.Sandbox.ForkServer;
 /// <summary>A sandbox the zygote forked: its runner channel (a Unix socket), its cgroup, and the exit the zygote reports.</summary>
 internal sealed partial class ForkServerSandbox : ISandbox
 {
-    private static readonly TimeSpan ExitGrace = TimeSpan.FromSeconds(1);
     private readonly Socket _channel;
     private readonly NetworkStream _stream;
     private readonly ZygoteChild _child;
@@ -52,17 +51,11 @@ internal sealed partial class ForkServerSandbox : ISandbox
             var detail = _zygote.StderrTail(Id);
             throw new SandboxStartException(detail.Length > 0 ? $"{e.Message}: {detail}" : e.Message, e);
         }
-        _ = WatchChannelAsync();
+        _ = _exit.WatchChannelAsync(Runner.Completion, KillAsync);
     }
 
-    public async ValueTask KillAsync(SandboxExitReason reason)
-    {
-        _exit.RecordKill(reason);
-        await _zygote.KillAsync(Id);
-        // The cgroup holds every process of the sandbox, its outer one included.
-        await _exit.TearDownAsync();
-        await ((Task)Exited).WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-    }
+    // The cgroup holds every process of the sandbox, its outer one included.
+    public ValueTask KillAsync(SandboxExitReason reason) => _exit.KillAsync(reason, () => new ValueTask(_zygote.KillAsync(Id)));
 
     public SandboxUsage ReadUsage() => new(_cgroup.MemoryBytes, _cgroup.Processes);
 
@@ -72,20 +65,6 @@ internal sealed partial class ForkServerSandbox : ISandbox
         await Runner.DisposeAsync();
         await _stream.DisposeAsync();
         _channel.Dispose();
-    }
-
-    private async Task WatchChannelAsync()
-    {
-        var closed = await Runner.Completion;
-        if (!closed.IsViolation)
-        {
-            // A runner that exited on its own (os._exit, a crash) closed its channel on the way
-            // out; its status still has to travel up through pid 1, the outer process and the
-            // zygote. Killing at once would report our SIGKILL instead of the user's exit code.
-            await ((Task)_child.Exited.Task).WaitAsync(ExitGrace, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-        // A runner that closed its channel but keeps running must not linger.
-        await KillAsync(SandboxExitRecorder.ReasonFor(closed));
     }
 
     private async Task MonitorAsync()
