@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Vivarium.Sandbox.Bubblewrap;
@@ -14,24 +11,12 @@ public sealed class ForkServerKillTests
     [Fact]
     public async Task ServerKilled_ZygoteAndEverySandboxProcessDie()
     {
-        var state = Path.Combine("/tmp", "vivarium-fskill-" + Guid.NewGuid().ToString("N")[..8]);
-        int port = FreePort();
-        var args = ServerFixture.Arguments(state, "--Vivarium:Sandbox:Mode=fork-server")
-            .Select(a => a == "http://127.0.0.1:0" ? $"http://127.0.0.1:{port}" : a);
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Vivarium.Server.dll"));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var server = Process.Start(start)!;
-        _ = server.StandardOutput.ReadToEndAsync();
-        _ = server.StandardError.ReadToEndAsync();
+        await using var server = ServerProcess.Start("fskill", "--Vivarium:Sandbox:Mode=fork-server");
+        var state = server.StateDirectory;
         try
         {
-            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            client.DefaultRequestHeaders.Authorization = new("Bearer", ServerFixture.KeyA);
-            await WaitUntilAsync(async () => await IsReadyAsync(client), "the server did not become ready");
+            using var client = server.NewClient();
+            await server.WaitUntilReadyAsync(client);
             var id = await client.CreateSessionAsync();
             // A plain background process and a double-forked daemon, which leaves the runner's tree.
             var result = await client.ExecuteAsync(id, """
@@ -46,13 +31,13 @@ public sealed class ForkServerKillTests
                 print('started')
                 """);
             Assert.Equal("ok", result.GetProperty("status").GetString());
-            var zygotes = ProcessesNaming(Path.Combine(state, "runtime", "vivarium_zygote.py")).Where(p => ParentOf(p) == server.Id).ToList();
+            var zygotes = ProcessesNaming(Path.Combine(state, "runtime", "vivarium_zygote.py")).Where(p => ParentOf(p) == server.Process.Id).ToList();
             var sandboxes = SandboxCgroupMembers(state);
             Assert.Single(zygotes);
             // Per sandbox: the outer process, pid 1, the runner; here also sleep 300 and sleep 301.
             Assert.True(sandboxes.Count >= 5, $"sandbox processes: {sandboxes.Count}");
 
-            server.Kill(); // SIGKILL, the server only: no shutdown code runs
+            server.Process.Kill(); // SIGKILL, the server only: no shutdown code runs
 
             var everyone = zygotes.Concat(sandboxes).ToList();
             await WaitUntilAsync(() => Task.FromResult(everyone.All(IsGone)),
@@ -60,16 +45,15 @@ public sealed class ForkServerKillTests
         }
         finally
         {
-            if (!server.HasExited)
+            if (!server.Process.HasExited)
             {
-                server.Kill(entireProcessTree: true);
+                server.Process.Kill(entireProcessTree: true);
             }
             // The killed server left its workspace volumes and cgroups: a backend's start sweeps them.
             using (var sweeper = new BubblewrapBackend(Options.Create(new BubblewrapOptions { StateDirectory = state }), NullLogger<BubblewrapBackend>.Instance))
             {
                 await sweeper.InitializeAsync(CancellationToken.None);
             }
-            Directory.Delete(state, recursive: true);
         }
     }
 
@@ -119,24 +103,5 @@ public sealed class ForkServerKillTests
             Assert.True(DateTime.UtcNow < deadline, failure);
             await Task.Delay(100);
         }
-    }
-
-    private static async Task<bool> IsReadyAsync(HttpClient client)
-    {
-        try
-        {
-            return (await client.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK;
-        }
-        catch (HttpRequestException)
-        {
-            return false;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

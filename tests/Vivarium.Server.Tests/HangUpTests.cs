@@ -1,9 +1,6 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
-using System.Text;
 
 namespace Vivarium.Server.Tests;
 
@@ -13,32 +10,13 @@ public sealed class HangUpTests
     [Fact]
     public async Task EventStream_ClientHangsUpWhileCodeIsQuiet_InterruptsWithoutAnUnhandledException()
     {
-        var state = Path.Combine("/tmp", "vivarium-hangup-" + Guid.NewGuid().ToString("N")[..8]);
-        int port = FreePort();
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Vivarium.Server.dll"));
-        foreach (var arg in ServerFixture.Arguments(state).Select(a => a == "http://127.0.0.1:0" ? $"http://127.0.0.1:{port}" : a))
-        {
-            start.ArgumentList.Add(arg);
-        }
-        var log = new StringBuilder();
-        using var server = Process.Start(start)!;
-        server.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        server.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
+        await using var server = ServerProcess.Start("hangup");
         try
         {
             // No response draining: disposing the response closes the connection at once, as a
             // client that goes away does.
-            using var client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            client.DefaultRequestHeaders.Authorization = new("Bearer", ServerFixture.KeyA);
-            var deadline = DateTime.UtcNow.AddSeconds(90);
-            while (!await IsReadyAsync(client))
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the server did not become ready");
-                await Task.Delay(100);
-            }
+            using var client = server.NewClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 });
+            await server.WaitUntilReadyAsync(client);
             var id = await client.CreateSessionAsync();
 
             // The race (disposing the events' reader while its read is pending) lost more
@@ -64,38 +42,14 @@ public sealed class HangUpTests
         }
         finally
         {
-            Process.Start("kill", ["-TERM", server.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-            if (!server.WaitForExit(30_000))
+            server.Terminate();
+            if (!server.Process.WaitForExit(30_000))
             {
-                server.Kill(entireProcessTree: true);
+                server.Process.Kill(entireProcessTree: true);
             }
-            server.WaitForExit();
-            Directory.Delete(state, recursive: true);
+            await server.Process.WaitForExitAsync(); // and for the end of its output
         }
-        string text;
-        lock (log)
-        {
-            text = log.ToString();
-        }
+        var text = server.Log;
         Assert.False(text.Contains("fail: ", StringComparison.Ordinal) || text.Contains("Exception", StringComparison.Ordinal), "the server logged an error:\n" + text);
-    }
-
-    private static async Task<bool> IsReadyAsync(HttpClient client)
-    {
-        try
-        {
-            return (await client.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK;
-        }
-        catch (HttpRequestException)
-        {
-            return false;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
