@@ -47,15 +47,18 @@ public sealed class HostProbe(string stateDirectory)
     /// process in one of its sandbox cgroups, and every process whose command line names the state
     /// directory (bwrap binds workspaces from it; the fork server's zygote and its forks run a
     /// script kept there; the server's own argument names it without a trailing '/'). With one:
-    /// the processes that have that workspace's volume mounted as their home.
+    /// the processes that have that workspace's volume mounted as their home (or, once it is
+    /// unmounted, whose command line names it).
     /// </summary>
     public IReadOnlyList<int> SandboxProcesses(string? workspace = null)
     {
         if (workspace is not null)
         {
+            // Once the host has unmounted the workspace (the session ended), bwrap's command line,
+            // which names it, still finds a straggler; a fork server's is then left to the cgroup checks.
             return DeviceMountedAt(workspace, "/proc/self/mountinfo") is { } device
                 ? [.. AllPids().Where(pid => DeviceMountedAt("/home/user", $"/proc/{pid}/mountinfo") == device)]
-                : [];
+                : [.. AllPids().Where(pid => ReadOrNull($"/proc/{pid}/cmdline") is { } cmdline && cmdline.Contains(workspace + "\0", StringComparison.Ordinal))];
         }
         var needle = StateDirectory + "/";
         return [.. AllPids().Where(pid => PidsCgroupOf(pid) is not null
