@@ -105,6 +105,7 @@ internal sealed class FaultInjector(LoadScenario scenario, int seed)
             // a sandbox that ended in between was still the one the session had.
             scenario.RecordKill(workspace);
             scenario.Probe.KillSandbox(workspace);
+            scenario.KillLanded(workspace);
             if (session)
             {
                 L.Injected("random SIGKILL of a session's sandbox (host)");

@@ -32,6 +32,7 @@ public sealed class LoadScenario : IAsyncDisposable
     private readonly string _apiKey = "load-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, long> _kills = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _landed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, long> _epochExecutions = new();
     private readonly List<RssSample> _rss = [];
     private readonly List<LoadApi> _retiredApis = [];
@@ -135,6 +136,16 @@ public sealed class LoadScenario : IAsyncDisposable
 
     /// <summary>Registers a kill before it happens, so the session that suffers it can tell.</summary>
     public void RecordKill(string workspace) => _kills.AddOrUpdate(workspace, 1, (_, n) => n + 1);
+
+    /// <summary>
+    /// How many of those kills have landed. A session checks its recovery only for these: one
+    /// that looked between the registration and the signal would otherwise count the kill as
+    /// recovered from, then meet it on its next execution with no excuse left.
+    /// </summary>
+    public long LandedKillsOf(string workspace) => _landed.TryGetValue(workspace, out long n) ? n : 0;
+
+    /// <summary>Registers that a kill registered with <see cref="RecordKill"/> was sent.</summary>
+    public void KillLanded(string workspace) => _landed.AddOrUpdate(workspace, 1, (_, n) => n + 1);
 
     /// <summary>Counts an execution of a server process, for the memory check.</summary>
     public void ExecutionDone(int epoch) => _epochExecutions.AddOrUpdate(epoch, 1, (_, n) => n + 1);

@@ -1184,7 +1184,7 @@ internal sealed partial class SessionWorker(LoadScenario scenario, string name, 
         {
             return;
         }
-        long kills = scenario.KillsOf(life.Workspace);
+        long kills = scenario.LandedKillsOf(life.Workspace);
         if (kills <= life.KillsSeen)
         {
             return;
