@@ -793,12 +793,14 @@ class Session:
         status = "ok"
         for forwarder in self.forwarders:
             forwarder.begin()
-        with self.state_lock:
-            self.parent = msg.get("id")
-            interrupted_before_start = self.interrupt_for is not None and self.interrupt_for == self.parent
-            self.interrupt_for = None
-            self.executing = not interrupted_before_start
         try:
+            # Inside the try: SIGINT raises as soon as `executing` is set, and one landing while
+            # the lock is released would otherwise escape this method and end the runner.
+            with self.state_lock:
+                self.parent = msg.get("id")
+                interrupted_before_start = self.interrupt_for is not None and self.interrupt_for == self.parent
+                self.interrupt_for = None
+                self.executing = not interrupted_before_start
             if interrupted_before_start:
                 raise KeyboardInterrupt
             try:
