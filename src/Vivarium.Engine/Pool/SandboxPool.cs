@@ -76,7 +76,7 @@ public sealed partial class SandboxPool : BackgroundService
             }
             await DiscardAsync(sandbox);
         }
-        var workspace = await _backend.CreateWorkspaceAsync(cancellationToken);
+        var workspace = await CreateWorkspaceAsync(cancellationToken);
         try
         {
             return (await StartAsync(workspace, new SandboxLimits(), "session", cancellationToken), false);
@@ -85,6 +85,23 @@ public sealed partial class SandboxPool : BackgroundService
         {
             await _backend.DeleteWorkspaceAsync(workspace, CancellationToken.None);
             throw;
+        }
+    }
+
+    /// <summary>A fresh workspace for a session's sandbox.</summary>
+    /// <exception cref="VivariumException">sandbox_unavailable when the backend could not make one (a full disk, no free loop device).</exception>
+    public async Task<SandboxWorkspace> CreateWorkspaceAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _backend.CreateWorkspaceAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not VivariumException)
+        {
+            // The host's trouble, not the client's request: a 503 the client may retry, not a 500.
+            _lastFailure = e.Message;
+            Log.WorkspaceFailed(_logger, e.Message);
+            throw new VivariumException(ErrorCodes.SandboxUnavailable, $"no workspace could be created for the sandbox: {e.Message}", e);
         }
     }
 
@@ -259,6 +276,9 @@ public sealed partial class SandboxPool : BackgroundService
 
         [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "A warm sandbox died in the pool ({Reason}: {Detail}); it is dropped and replaced")]
         public static partial void WarmSandboxDied(ILogger logger, string reason, string detail);
+
+        [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "A workspace could not be created: {Reason}")]
+        public static partial void WorkspaceFailed(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 2003, Level = LogLevel.Critical, Message = "The sandbox backend could not start: {Reason}")]
         public static partial void BackendFailed(ILogger logger, string reason);

@@ -81,7 +81,7 @@ public sealed partial class SessionService
             }
             else
             {
-                var workspace = await _context.Backend.CreateWorkspaceAsync(cancellationToken);
+                var workspace = await _pool.CreateWorkspaceAsync(cancellationToken);
                 try
                 {
                     sandbox = await _pool.StartAsync(workspace, settings.Limits, "session", cancellationToken);
