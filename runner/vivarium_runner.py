@@ -576,6 +576,7 @@ class Session:
         # already finished, never matches a later cell. The lock orders the two threads.
         self.state_lock = threading.Lock()
         self.interrupt_for = None
+        self.sigints_handled = 0     # counts the SIGINT handler's runs, so a lost interrupt shows
         self.last_error = None
         self.requests = queue.Queue()
         self.channel = None
@@ -703,6 +704,7 @@ class Session:
         gc.freeze()
 
     def _on_sigint(self, signum, frame):
+        self.sigints_handled += 1
         if self.executing:
             raise KeyboardInterrupt
 
@@ -741,11 +743,32 @@ class Session:
         """Interrupts the running cell; with a target, only that one, now or when it starts."""
         with self.state_lock:
             if self.executing and target in (None, self.parent):
-                # pthread_kill, not os.kill: the signal must land on the main thread, so a
-                # blocking call there (time.sleep, a lock, a read) returns EINTR at once.
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                self.signal_main_thread()
             elif target is not None:
                 self.interrupt_for = target
+
+    def signal_main_thread(self):
+        # pthread_kill, not os.kill: the signal must land on the main thread, so a blocking call
+        # there (time.sleep, a lock, a read) returns EINTR at once. Called with state_lock held.
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        # A signal that lands after the main thread let go of the GIL but before it entered
+        # the blocking call only marks the handler pending: the call then blocks to its end
+        # (time.sleep(1000) slept on, 1 in ~40 interrupts here). So the signal is repeated
+        # until the handler has run or the cell is over. A SIGINT sent while one is pending
+        # merges with it: the cell never sees two.
+        try:
+            threading.Thread(target=self._repeat_interrupt, args=(self.parent, self.sigints_handled),
+                             name="interrupt", daemon=True).start()
+        except RuntimeError:
+            pass  # no thread to be had (a fork bomb took them): the host kills after its grace
+
+    def _repeat_interrupt(self, parent, handled_before):
+        for delay in (0.02, 0.05, 0.1, 0.2, 0.4):
+            time.sleep(delay)
+            with self.state_lock:
+                if not self.executing or self.parent != parent or self.sigints_handled != handled_before:
+                    return
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     def set_env(self, msg):
         env = msg.get("env")

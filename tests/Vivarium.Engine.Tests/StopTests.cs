@@ -154,6 +154,26 @@ public sealed class StopTests(EngineFixture engine, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Interrupt_AsANewSessionStartsSleeping_LandsEveryTime()
+    {
+        // The interrupt races the cell into time.sleep: a SIGINT that landed after the main
+        // thread let go of the GIL but before it entered the sleep was lost (about 1 in 40 here,
+        // most often in a new sandbox, still slow with first-touch faults), and the sandbox was
+        // killed after the grace period, its state gone.
+        var outcomes = new List<string>();
+        for (int i = 0; i < 40; i++)
+        {
+            await using var lease = await engine.NewSessionAsync();
+            var running = lease.Session.Start(new ExecuteRequest("import time\ntime.sleep(1000)", TimeSpan.FromMinutes(5)), CancellationToken.None);
+            lease.Session.Interrupt();
+            var execution = await running.Completion.WaitAsync(TestBounds.Execution);
+            outcomes.Add($"{execution.Status}: {execution.Summary}");
+        }
+
+        Assert.All(outcomes, outcome => Assert.StartsWith(nameof(ExecutionStatus.Interrupted), outcome, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Start_CancelledByClient_InterruptsTheCode()
     {
         await using var lease = await engine.NewSessionAsync();
