@@ -750,6 +750,8 @@ class Session:
     def signal_main_thread(self):
         # pthread_kill, not os.kill: the signal must land on the main thread, so a blocking call
         # there (time.sleep, a lock, a read) returns EINTR at once. Called with state_lock held.
+        # The count is read first: the handler may run before pthread_kill returns here.
+        handled_before = self.sigints_handled
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         # A signal that lands after the main thread let go of the GIL but before it entered
         # the blocking call only marks the handler pending: the call then blocks to its end
@@ -757,7 +759,7 @@ class Session:
         # until the handler has run or the cell is over. A SIGINT sent while one is pending
         # merges with it: the cell never sees two.
         try:
-            threading.Thread(target=self._repeat_interrupt, args=(self.parent, self.sigints_handled),
+            threading.Thread(target=self._repeat_interrupt, args=(self.parent, handled_before),
                              name="interrupt", daemon=True).start()
         except RuntimeError:
             pass  # no thread to be had (a fork bomb took them): the host kills after its grace
