@@ -189,8 +189,16 @@ public sealed class ExecutionsApiTests(ServerFixture server)
             var tooMuchCode = new string('#', 30_000);
             await (await client.PostAsJsonAsync($"/v1/sessions/{id}/execute", new { code = tooMuchCode })).AssertProblemAsync(413, "payload_too_large");
             // Over Vivarium:Server:MaxRequestBodyBytes (2 MiB in the fixture).
-            var tooBig = new ByteArrayContent(new byte[3 * 1024 * 1024]);
-            await (await client.PutAsync($"/v1/sessions/{id}/files/big.bin", tooBig)).AssertProblemAsync(413, "payload_too_large");
+            // With Expect: 100-continue, as clients send large uploads: the server refuses before
+            // the body is sent. Without it the client may still be writing when the server,
+            // having answered, closes the connection, and fails with a broken pipe before it
+            // reads the answer (seen once in CI).
+            using var upload = new HttpRequestMessage(HttpMethod.Put, $"/v1/sessions/{id}/files/big.bin")
+            {
+                Content = new ByteArrayContent(new byte[3 * 1024 * 1024]),
+            };
+            upload.Headers.ExpectContinue = true;
+            await (await client.SendAsync(upload)).AssertProblemAsync(413, "payload_too_large");
             // Nothing changed: the session still works and has no file.
             var files = await (await client.GetAsync($"/v1/sessions/{id}/files")).JsonAsync();
             Assert.Empty(files.GetProperty("files").EnumerateArray());
