@@ -88,6 +88,17 @@ public static class TestBounds
 {
     public static readonly TimeSpan SessionCreate = TimeSpan.FromSeconds(60);
     public static readonly TimeSpan Execution = TimeSpan.FromSeconds(60);
+
+    /// <summary>Waits until the condition holds, for at most a minute, then fails with the message.</summary>
+    public static async Task PollAsync(Func<bool> condition, string failure)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, failure);
+            await Task.Delay(100);
+        }
+    }
 }
 
 /// <summary>A session that ends (sandbox killed, workspace deleted) when disposed.</summary>

@@ -13,7 +13,7 @@ public sealed class PoolRecoveryTests(EngineFixture engine)
     {
         // Tests of this collection run one at a time and end their sessions: every workspace
         // on disk belongs to the pool once it is full.
-        await PollAsync(() => engine.Pool.Available == engine.Pool.TargetSize, "the pool did not fill");
+        await TestBounds.PollAsync(() => engine.Pool.Available == engine.Pool.TargetSize, "the pool did not fill");
         var workspace = Directory.EnumerateDirectories(Path.Combine(engine.StateDirectory, "workspaces")).First();
         var pids = SandboxPids(workspace);
         Assert.NotEmpty(pids);
@@ -24,7 +24,7 @@ public sealed class PoolRecoveryTests(EngineFixture engine)
         }
 
         // Dropped (its workspace deleted), and the pool is full again with live sandboxes.
-        await PollAsync(() => !Directory.Exists(workspace) && engine.Pool.Available == engine.Pool.TargetSize,
+        await TestBounds.PollAsync(() => !Directory.Exists(workspace) && engine.Pool.Available == engine.Pool.TargetSize,
             $"the dead warm sandbox was not dropped and replaced (pool_available {engine.Pool.Available}, its workspace {(Directory.Exists(workspace) ? "still there" : "gone")})");
         foreach (var live in Directory.EnumerateDirectories(Path.Combine(engine.StateDirectory, "workspaces")))
         {
@@ -71,16 +71,6 @@ public sealed class PoolRecoveryTests(EngineFixture engine)
         catch (IOException)
         {
             return null;
-        }
-    }
-
-    private static async Task PollAsync(Func<bool> condition, string failure)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, failure);
-            await Task.Delay(100);
         }
     }
 }

@@ -11,12 +11,7 @@ public sealed class WorkspaceFailureTests(EngineFixture engine)
     public async Task CreateSession_WhenNoWorkspaceCanBeMade_ThrowsSandboxUnavailable()
     {
         // No refill in flight: only this test's create meets the broken directory.
-        var deadline = DateTime.UtcNow + TestBounds.SessionCreate;
-        while (engine.Pool.Available < engine.Pool.TargetSize && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
-        Assert.Equal(engine.Pool.TargetSize, engine.Pool.Available);
+        await TestBounds.PollAsync(() => engine.Pool.Available == engine.Pool.TargetSize, "the pool did not fill");
         var workspaces = Path.Combine(engine.StateDirectory, "workspaces");
         var aside = workspaces + ".aside";
         // A file where the workspaces' directory should be: every new workspace fails, as on a

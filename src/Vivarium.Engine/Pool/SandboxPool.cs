@@ -76,10 +76,31 @@ public sealed partial class SandboxPool : BackgroundService
             }
             await DiscardAsync(sandbox);
         }
-        var workspace = await CreateWorkspaceAsync(cancellationToken);
+        return (await StartOnNewWorkspaceAsync(new SandboxLimits(), cancellationToken), false);
+    }
+
+    /// <summary>
+    /// A sandbox started now, on a fresh workspace, with these limits: a session's when the pool
+    /// is empty or the client asked for its own limits. The workspace goes if the start fails.
+    /// </summary>
+    /// <exception cref="VivariumException">sandbox_unavailable, also when the backend could not make a workspace (a full disk, no free loop device).</exception>
+    public async Task<ISandbox> StartOnNewWorkspaceAsync(SandboxLimits limits, CancellationToken cancellationToken)
+    {
+        SandboxWorkspace workspace;
         try
         {
-            return (await StartAsync(workspace, new SandboxLimits(), "session", cancellationToken), false);
+            workspace = await _backend.CreateWorkspaceAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The host's trouble, not the client's request: a 503 the client may retry, not a 500.
+            _lastFailure = e.Message;
+            Log.WorkspaceFailed(_logger, e.Message);
+            throw new VivariumException(ErrorCodes.SandboxUnavailable, $"no workspace could be created for the sandbox: {e.Message}", e);
+        }
+        try
+        {
+            return await StartAsync(workspace, limits, "session", cancellationToken);
         }
         catch
         {
@@ -88,25 +109,8 @@ public sealed partial class SandboxPool : BackgroundService
         }
     }
 
-    /// <summary>A fresh workspace for a session's sandbox.</summary>
-    /// <exception cref="VivariumException">sandbox_unavailable when the backend could not make one (a full disk, no free loop device).</exception>
-    public async Task<SandboxWorkspace> CreateWorkspaceAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await _backend.CreateWorkspaceAsync(cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException and not VivariumException)
-        {
-            // The host's trouble, not the client's request: a 503 the client may retry, not a 500.
-            _lastFailure = e.Message;
-            Log.WorkspaceFailed(_logger, e.Message);
-            throw new VivariumException(ErrorCodes.SandboxUnavailable, $"no workspace could be created for the sandbox: {e.Message}", e);
-        }
-    }
-
     /// <summary>
-    /// Starts a sandbox on an existing workspace (restart, crash recovery, custom limits),
+    /// Starts a sandbox on an existing workspace (restart, crash recovery),
     /// sharing the cap on concurrent starts with the pool.
     /// </summary>
     /// <exception cref="VivariumException">sandbox_unavailable.</exception>

@@ -81,16 +81,7 @@ public sealed partial class SessionService
             }
             else
             {
-                var workspace = await _pool.CreateWorkspaceAsync(cancellationToken);
-                try
-                {
-                    sandbox = await _pool.StartAsync(workspace, settings.Limits, "session", cancellationToken);
-                }
-                catch
-                {
-                    await _context.Backend.DeleteWorkspaceAsync(workspace, CancellationToken.None);
-                    throw;
-                }
+                sandbox = await _pool.StartOnNewWorkspaceAsync(settings.Limits, cancellationToken);
                 fromPool = false;
             }
             await Session.ApplyEnvironmentAsync(sandbox, settings.Environment, cancellationToken);
