@@ -102,6 +102,7 @@ public static partial class VivariumServer
         {
             return;
         }
+        builder.Services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<IAuditStore>(sp => string.IsNullOrWhiteSpace(options.PostgresConnectionString)
             ? new SqliteAuditStore(string.IsNullOrWhiteSpace(options.SqlitePath)
                 ? Path.Combine(sp.GetRequiredService<Sandbox.Bubblewrap.BubblewrapBackend>().StateDirectory, "audit.db")

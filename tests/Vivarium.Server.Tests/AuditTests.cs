@@ -36,6 +36,49 @@ public sealed class AuditTests(ServerFixture server)
         Assert.Equal("crashed", Assert.Single(records, r => r.ExecutionId == crashed).Status);
         Assert.True(File.Exists(Path.Combine(server.StateDirectory, "audit.db")));
     }
+
+    [Fact]
+    public async Task RecordsReachTheStoreOnTheirOwn_WithinTheFlushInterval()
+    {
+        using var client = server.Client();
+        var id = await client.CreateSessionAsync();
+        string execution;
+        try
+        {
+            execution = (await client.ExecuteAsync(id, "'written by the batch writer'")).GetProperty("id").GetString()!;
+        }
+        finally
+        {
+            await client.DeleteAsync($"/v1/sessions/{id}");
+        }
+        // No FlushAsync: the background writer must get there by itself (interval 0.5 s).
+        var audit = server.Services.GetRequiredService<AuditLog>();
+        var deadline = Stopwatch.StartNew();
+        while (!(await audit.Store.ReadRecentAsync(200, CancellationToken.None)).Any(r => r.ExecutionId == execution))
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "the execution was not written to the audit log within 10 s");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task ANegativeFlushInterval_StopsTheServerAtStart()
+    {
+        var state = Path.Combine("/tmp", "vivarium-audit-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var app = VivariumServer.Build(ServerFixture.Arguments(state, "--Vivarium:Audit:FlushInterval=-00:00:01"));
+        try
+        {
+            var refused = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => app.StartAsync());
+            Assert.Contains("FlushInterval", refused.Message);
+        }
+        finally
+        {
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
 }
 
 /// <summary>The PostgreSQL store against a real PostgreSQL, in a private cluster this test starts and stops.</summary>

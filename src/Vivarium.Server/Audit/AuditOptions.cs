@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Vivarium.Server.Audit;
 
 /// <summary>Where the audit log of executions goes (configuration section <c>Vivarium:Audit</c>).</summary>
@@ -17,6 +19,14 @@ public sealed class AuditOptions
 
     /// <summary>False turns the audit log off (not recommended).</summary>
     public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// How long a record waits so that it is written together with the ones that follow it
+    /// (one transaction per batch). Zero writes each record as soon as it comes. A server that
+    /// is killed (SIGKILL, power) can lose the records of this last interval.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 }
 
 /// <summary>One execution, as the audit log keeps it: who, where, when, what (a hash, never the code) and how it ended.</summary>

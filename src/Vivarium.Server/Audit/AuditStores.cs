@@ -53,18 +53,26 @@ internal abstract class SqlAuditStore : IAuditStore
     {
         await using var connection = await OpenAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // One command for the batch, its parameters set per record: the statement is parsed once.
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "INSERT INTO executions (at, tenant, session_id, execution_id, code_sha256, status, duration_ms) VALUES (@at, @tenant, @session, @execution, @code, @status, @duration)";
+        var at = Add(command, "@at", DateTime.UnixEpoch);
+        var tenant = Add(command, "@tenant", "");
+        var session = Add(command, "@session", "");
+        var execution = Add(command, "@execution", "");
+        var code = Add(command, "@code", "");
+        var status = Add(command, "@status", "");
+        var duration = Add(command, "@duration", 0.0);
         foreach (var record in records)
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = "INSERT INTO executions (at, tenant, session_id, execution_id, code_sha256, status, duration_ms) VALUES (@at, @tenant, @session, @execution, @code, @status, @duration)";
-            Add(command, "@at", record.At.UtcDateTime);
-            Add(command, "@tenant", record.Tenant);
-            Add(command, "@session", record.SessionId);
-            Add(command, "@execution", record.ExecutionId);
-            Add(command, "@code", record.CodeSha256);
-            Add(command, "@status", record.Status);
-            Add(command, "@duration", record.DurationMs);
+            at.Value = record.At.UtcDateTime;
+            tenant.Value = record.Tenant;
+            session.Value = record.SessionId;
+            execution.Value = record.ExecutionId;
+            code.Value = record.CodeSha256;
+            status.Value = record.Status;
+            duration.Value = record.DurationMs;
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
         await transaction.CommitAsync(cancellationToken);
@@ -87,12 +95,13 @@ internal abstract class SqlAuditStore : IAuditStore
         return records;
     }
 
-    private static void Add(DbCommand command, string name, object value)
+    private static DbParameter Add(DbCommand command, string name, object value)
     {
         var parameter = command.CreateParameter();
         parameter.ParameterName = name;
         parameter.Value = value;
         command.Parameters.Add(parameter);
+        return parameter;
     }
 }
 
