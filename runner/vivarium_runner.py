@@ -54,9 +54,22 @@ class Channel:
         self._in = io.FileIO(in_fd, "rb", closefd=True)
         self._out_fd = out_fd
         self._send_lock = threading.Lock()
+        self._held = b""
         self.closed = False
 
     def send(self, msg_type, **fields):
+        self._send(msg_type, fields, hold=False)
+
+    def send_with_next(self, msg_type, **fields):
+        """Sends a message together with the next one, in one write.
+
+        For the cell's value: it comes at the very end of the cell and the execute_reply
+        follows it within tens of microseconds, so two writes would wake the host twice.
+        Every send carries what is held, and every cell ends with one (its execute_reply).
+        """
+        self._send(msg_type, fields, hold=True)
+
+    def _send(self, msg_type, fields, hold):
         if self.closed or os.getpid() != RUNNER_PID:
             return
         payload = self._encode(msg_type, fields)
@@ -68,6 +81,10 @@ class Channel:
             payload = self._encode(msg_type, fields)
         frame = struct.pack(">I", len(payload)) + payload
         with self._send_lock:
+            if hold:
+                self._held += frame
+                return
+            frame, self._held = self._held + frame, b""
             view = memoryview(frame)
             while view:
                 written = os.write(self._out_fd, view)
@@ -388,7 +405,7 @@ def build_shell(session):
             if session.parent is None:
                 return  # the warm-up cell's value: no execution to send it to
             session.flush_output()
-            session.channel.send("execute_result", parent=session.parent,
+            session.channel.send_with_next("execute_result", parent=session.parent,
                                  execution_count=self.shell.execution_count,
                                  data=format_dict, metadata=md_dict or {})
 

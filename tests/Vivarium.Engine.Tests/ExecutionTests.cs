@@ -305,4 +305,21 @@ public sealed class ExecutionTests(EngineFixture engine)
             o => Assert.Equal("after\n", Assert.IsType<StreamOutput>(o).Text),
             o => Assert.Equal(JsonValueKind.String, Assert.IsType<ExecuteResultOutput>(o).Data["text/plain"].ValueKind));
     }
+
+    [Fact]
+    public async Task Execute_ValuesFollowedByOtherOutput_KeepTheirPlace()
+    {
+        // The runner holds a value back to send it in one write with the message after it;
+        // that must never reorder them, whoever sends next (the output thread, a figure).
+        await using var lease = await engine.NewSessionAsync();
+
+        var execution = await lease.RunAsync("import sys, matplotlib.pyplot as plt\nsys.displayhook('early')\nprint('after')\nplt.plot([1, 2])\n'last'");
+
+        Assert.Equal(ExecutionStatus.Ok, execution.Status);
+        Assert.Collection(execution.Outputs,
+            o => Assert.Equal("'early'", Assert.IsType<ExecuteResultOutput>(o).Data["text/plain"].GetString()),
+            o => Assert.Equal("after\n", Assert.IsType<StreamOutput>(o).Text),
+            o => Assert.Equal("'last'", Assert.IsType<ExecuteResultOutput>(o).Data["text/plain"].GetString()),
+            o => Assert.True(Assert.IsType<DisplayDataOutput>(o).Data.ContainsKey("image/png")));
+    }
 }
