@@ -347,7 +347,10 @@ public sealed partial class RunnerClient : IAsyncDisposable
     private sealed class ActiveExecution(string id)
     {
         public string Id { get; } = id;
-        public Channel<RunnerMessage> Messages { get; } = Channel.CreateUnbounded<RunnerMessage>(new() { SingleReader = true, SingleWriter = true });
+        // The reader (the engine folding messages into its collector, a few microseconds each)
+        // runs on the read loop's thread as each message is routed, instead of being handed to
+        // another pool thread per frame.
+        public Channel<RunnerMessage> Messages { get; } = Channel.CreateUnbounded<RunnerMessage>(new() { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = true });
     }
 
     private static partial class Log
