@@ -185,10 +185,14 @@ internal sealed partial class HostDoctor(DoctorSettings settings)
     {
         const string name = "trial sandbox";
         // The same shape as a real sandbox (unprivileged uid, every namespace, nested user
-        // namespaces disabled), minus the runner: only /usr/bin/true.
+        // namespaces disabled), minus the runner: only /usr/bin/true. Without --die-with-parent:
+        // it ties bwrap to the thread that forked it (PR_SET_PDEATHSIG), here whichever pool
+        // thread ran the probe, and a pool thread may end while the probe runs (the check failed
+        // once in CI with SIGKILL, exit code 137, likely so). The probe kills what it started on
+        // its own timeout.
         string[] bwrap =
         [
-            "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+            "--unshare-all", "--unshare-user", "--disable-userns", "--new-session",
             "--cap-drop", "ALL", "--uid", "1000", "--gid", "1000",
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
